@@ -1,0 +1,38 @@
+"""Builders of valid execution rows for tests (each test varies what it checks)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+
+def execution_rows(
+    n: int,
+    *,
+    pattern_id: str = "api_debug",
+    version_id: str | None = None,
+    seed: int = 0,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    start = now or datetime.now(UTC)
+    durations = rng.lognormal(5.0, 0.4, n)
+    scores = rng.uniform(0, 1, n)
+    offsets = rng.uniform(0, 3 * 24 * 3600, n)
+    return [
+        {
+            "execution_id": uuid.UUID(bytes=rng.bytes(16), version=4),
+            "pattern_id": pattern_id,
+            "version_id": version_id,
+            "started_at": start - timedelta(seconds=float(offsets[i])),
+            "duration_ms": float(durations[i]),
+            "status": "success" if i % 10 else "failure",
+            "quality_results": {"score": float(scores[i])},
+            "user_rating": (i % 5) + 1,
+            "metadata": {"i": i},
+        }
+        for i in range(n)
+    ]
