@@ -21,7 +21,8 @@ def execution_rows(
     start = now or datetime.now(UTC)
     durations = rng.lognormal(5.0, 0.4, n)
     scores = rng.uniform(0, 1, n)
-    offsets = rng.uniform(0, 3 * 24 * 3600, n)
+    # Hooks log executions as they happen: rows arrive oldest first, as in a real export.
+    offsets = np.sort(rng.uniform(0, 3 * 24 * 3600, n))[::-1]
     return [
         {
             "execution_id": uuid.UUID(bytes=rng.bytes(16), version=4),

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import pydantic_core
 import structlog
 
 from contracts.enum_error_code import EnumErrorCode
@@ -22,12 +23,13 @@ CONNECT_TIMEOUT_S = 10.0
 
 
 def _encode_jsonb(value: object) -> bytes:
-    # jsonb's binary wire format is a version byte (1) followed by the JSON text.
-    return b"\x01" + json.dumps(value).encode()
+    # jsonb's binary wire format is a version byte (1) followed by the JSON text;
+    # pydantic-core's encoder is ~4x faster than json.dumps on the ingestion hot path.
+    return b"\x01" + pydantic_core.to_json(value)
 
 
 def _decode_jsonb(data: bytes) -> object:
-    return json.loads(data[1:])
+    return pydantic_core.from_json(data[1:])
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
