@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._db import bench_pool  # noqa: E402
+from nodes.db.sql_executions import EXECUTION_COLUMNS  # noqa: E402
 from nodes.node_execution_ingest_effect import (  # noqa: E402
-    EXECUTION_COLUMNS,
     NodeExecutionIngestEffect,
     as_copy_tuple,
     validate_execution_rows,

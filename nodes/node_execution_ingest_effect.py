@@ -19,24 +19,10 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.model_execution_record import EXECUTION_RECORDS, ModelExecutionRecord
 from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
 from contracts.model_onex_error import ModelOnexError
+from nodes.db.sql_executions import EXECUTION_COLUMNS
 
 log = structlog.get_logger(__name__)
 
-EXECUTION_COLUMNS = (
-    "execution_id",
-    "pattern_id",
-    "version_id",
-    "variant",
-    "started_at",
-    "duration_ms",
-    "status",
-    "quality_results",
-    "performance_score",
-    "error_message",
-    "user_rating",
-    "cost_usd",
-    "metadata",
-)
 CHUNK_ROWS = 10_000
 _MAX_ERRORS_SHOWN = 5
 

@@ -1,0 +1,75 @@
+"""Measured feedback on pattern versions: SQL aggregates (collect) and their reading (analyze)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.enum_loop import EnumMetric
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelErrorCount(BaseModel):
+    model_config = _FROZEN
+
+    message: str
+    count: int = Field(ge=1)
+
+
+class ModelArmStats(BaseModel):
+    """Summary statistics of one version's executions, aggregated in SQL (no rows shipped)."""
+
+    model_config = _FROZEN
+
+    version_id: str
+    n: int = Field(ge=0)
+    successes: int = Field(ge=0)
+    timeouts: int = Field(default=0, ge=0)
+    duration_mean: float = 0.0
+    duration_var: float = Field(default=0.0, ge=0)
+    log_duration_mean: float = 0.0
+    log_duration_var: float = Field(default=0.0, ge=0)
+    duration_p50: float = 0.0
+    duration_p95: float = 0.0
+    duration_p99: float = 0.0
+    quality_n: int = Field(default=0, ge=0)
+    quality_mean: float = 0.0
+    quality_var: float = Field(default=0.0, ge=0)
+    rating_n: int = Field(default=0, ge=0)
+    rating_mean: float = 0.0
+    rating_var: float = Field(default=0.0, ge=0)
+    top_errors: list[ModelErrorCount] = Field(default_factory=list)
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.n if self.n else 0.0
+
+
+class ModelIssue(BaseModel):
+    """A threshold the version crosses, which generators may turn into proposals."""
+
+    model_config = _FROZEN
+
+    kind: str = Field(description="slow | failing | timeouts | low_quality | low_rating")
+    metric: EnumMetric
+    observed: float
+    threshold: float
+    detail: str = ""
+
+
+class ModelPatternFeedback(BaseModel):
+    """The analysis of one version."""
+
+    model_config = _FROZEN
+
+    pattern_id: str
+    version_id: str
+    n: int = Field(ge=0)
+    success_rate: float = Field(ge=0, le=1)
+    duration_p50: float
+    duration_p95: float
+    duration_p99: float
+    mean_quality: float | None = None
+    mean_rating: float | None = None
+    top_errors: list[ModelErrorCount] = Field(default_factory=list)
+    issues: list[ModelIssue] = Field(default_factory=list)

@@ -1,0 +1,97 @@
+"""All SQL on ``hook_executions`` outside bulk COPY: per-version aggregates computed in SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+EXECUTION_COLUMNS = (
+    "execution_id",
+    "pattern_id",
+    "version_id",
+    "variant",
+    "started_at",
+    "duration_ms",
+    "status",
+    "quality_results",
+    "performance_score",
+    "error_message",
+    "user_rating",
+    "cost_usd",
+    "metadata",
+)
+
+# One row of summary statistics per version. log(1 + duration) because durations are
+# heavy-tailed and may be 0; the statistics engine tests on that scale too.
+_AGGREGATES = """
+    count(*)::int AS n,
+    count(*) FILTER (WHERE status = 'success')::int AS successes,
+    count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
+    avg(duration_ms) AS duration_mean,
+    coalesce(var_samp(duration_ms), 0) AS duration_var,
+    avg(ln(1 + duration_ms)) AS log_duration_mean,
+    coalesce(var_samp(ln(1 + duration_ms)), 0) AS log_duration_var,
+    percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_ms) AS percentiles,
+    count(q)::int AS quality_n,
+    coalesce(avg(q), 0) AS quality_mean,
+    coalesce(var_samp(q), 0) AS quality_var,
+    count(user_rating)::int AS rating_n,
+    coalesce(avg(user_rating), 0)::float8 AS rating_mean,
+    coalesce(var_samp(user_rating), 0)::float8 AS rating_var
+"""
+
+_SCORED = """
+    SELECT coalesce(version_id, $2) AS vid, duration_ms, status, user_rating, error_message,
+           (quality_results ->> 'score')::float8 AS q
+    FROM hook_executions
+"""
+
+_WINDOW_STATS = f"""
+WITH w AS ({_SCORED}
+    WHERE pattern_id = $1 AND started_at > $3 - make_interval(days => $4) AND started_at <= $3)
+SELECT vid AS version_id, {_AGGREGATES} FROM w GROUP BY vid
+"""
+
+_WINDOW_ERRORS = f"""
+WITH w AS ({_SCORED}
+    WHERE pattern_id = $1 AND started_at > $3 - make_interval(days => $4) AND started_at <= $3
+      AND error_message IS NOT NULL)
+SELECT vid AS version_id, error_message, count(*)::int AS count
+FROM w GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200
+"""
+
+# An experiment starts with the candidate's first execution; the control is the active
+# version's traffic from then on, so both arms cover the same period.
+_EXPERIMENT_STATS = f"""
+WITH start AS (
+    SELECT min(started_at) AS t0 FROM hook_executions
+    WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4
+), arms AS ({_SCORED}, start
+    WHERE pattern_id = $1 AND version_id IN ($2, $3)
+      AND started_at >= start.t0 AND started_at <= $4)
+SELECT vid AS version_id, {_AGGREGATES} FROM arms GROUP BY vid
+"""
+
+
+async def fetch_now(conn: asyncpg.Connection) -> datetime:
+    now: datetime = await conn.fetchval("SELECT now()")
+    return now
+
+
+async def window_stats(
+    conn: asyncpg.Connection, pattern_id: str, active_version_id: str | None, end: datetime,
+    days: int,
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """Per-version aggregates and error counts of the window; unversioned rows count as active."""
+    args: tuple[Any, ...] = (pattern_id, active_version_id, end, days)
+    stats = await conn.fetch(_WINDOW_STATS, *args)
+    errors = await conn.fetch(_WINDOW_ERRORS, *args)
+    return stats, errors
+
+
+async def experiment_stats(
+    conn: asyncpg.Connection, pattern_id: str, control_id: str, candidate_id: str, end: datetime
+) -> list[asyncpg.Record]:
+    return await conn.fetch(_EXPERIMENT_STATS, pattern_id, control_id, candidate_id, end)

@@ -1,0 +1,86 @@
+"""All SQL on ``improvements``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from contracts.enum_loop import EnumImprovementStatus
+from contracts.model_pattern_improvement import ModelPatternImprovement
+
+_COLUMNS = (
+    "improvement_id, pattern_id, base_version_id, candidate_version_id, generator, "
+    "improvement_type, description, config_diff, expected_delta, risk, status, p_value, "
+    "confidence, performance_delta, decision_reason, correlation_id"
+)
+
+
+def _to_model(row: asyncpg.Record) -> ModelPatternImprovement:
+    return ModelPatternImprovement.model_validate(dict(row))
+
+
+async def insert_improvement(conn: asyncpg.Connection, item: ModelPatternImprovement) -> None:
+    data = item.model_dump(mode="json")
+    await conn.execute(
+        f"INSERT INTO improvements ({_COLUMNS}) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        item.improvement_id, item.pattern_id, item.base_version_id, item.candidate_version_id,
+        item.generator, data["improvement_type"], item.description, data["config_diff"],
+        item.expected_delta, data["risk"], data["status"], item.p_value, item.confidence,
+        item.performance_delta, item.decision_reason, item.correlation_id,
+    )
+
+
+async def get_improvement(
+    conn: asyncpg.Connection, improvement_id: UUID, *, for_update: bool = False
+) -> ModelPatternImprovement | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM improvements WHERE improvement_id = $1{lock}", improvement_id
+    )
+    return _to_model(row) if row else None
+
+
+async def list_improvements(
+    conn: asyncpg.Connection,
+    pattern_id: str,
+    statuses: Sequence[EnumImprovementStatus] | None = None,
+) -> list[ModelPatternImprovement]:
+    wanted = [s.value for s in statuses] if statuses else None
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 "
+        "AND ($2::text[] IS NULL OR status = ANY($2::text[])) ORDER BY created_at, improvement_id",
+        pattern_id,
+        wanted,
+    )
+    return [_to_model(r) for r in rows]
+
+
+async def update_improvement(
+    conn: asyncpg.Connection,
+    improvement_id: UUID,
+    *,
+    status: EnumImprovementStatus,
+    p_value: float | None = None,
+    confidence: float | None = None,
+    performance_delta: float | None = None,
+    decision_reason: str | None = None,
+    correlation_id: UUID | None = None,
+) -> None:
+    """Record a look's numbers; ``None`` keeps what was stored."""
+    values: tuple[Any, ...] = (
+        improvement_id, status.value, p_value, confidence, performance_delta, decision_reason,
+        correlation_id,
+    )
+    await conn.execute(
+        "UPDATE improvements SET status = $2, p_value = coalesce($3, p_value), "
+        "confidence = coalesce($4, confidence), "
+        "performance_delta = coalesce($5, performance_delta), "
+        "decision_reason = coalesce($6, decision_reason), "
+        "correlation_id = coalesce($7, correlation_id), updated_at = now() "
+        "WHERE improvement_id = $1",
+        *values,
+    )
