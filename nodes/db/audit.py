@@ -7,7 +7,9 @@ from uuid import UUID
 
 import asyncpg
 
-AuditAction = Literal["register", "propose", "apply", "approve", "reject", "rollback", "archive"]
+AuditAction = Literal[
+    "register", "propose", "validate", "apply", "approve", "reject", "rollback", "archive"
+]
 
 
 async def write_audit(

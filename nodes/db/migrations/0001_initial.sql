@@ -100,7 +100,7 @@ CREATE TABLE audit_log (
     at             timestamptz NOT NULL DEFAULT now(),
     actor          text NOT NULL CHECK (actor <> ''),
     action         text NOT NULL CHECK (action IN
-                       ('register', 'propose', 'apply', 'approve', 'reject', 'rollback', 'archive')),
+                       ('register', 'propose', 'validate', 'apply', 'approve', 'reject', 'rollback', 'archive')),
     pattern_id     text NOT NULL,
     version_id     text NULL REFERENCES pattern_versions (version_id),
     improvement_id uuid NULL REFERENCES improvements (improvement_id),

@@ -1,0 +1,47 @@
+"""Contracts of the collector effect node."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.model_pattern_feedback import ModelArmStats
+from contracts.model_pattern_improvement import ModelPatternImprovement
+from contracts.model_pattern_version import ModelPatternVersion
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelCollectInput(BaseModel):
+    model_config = _FROZEN
+
+    pattern_id: str = Field(min_length=1)
+    time_window_days: int = Field(ge=1)
+    as_of: datetime | None = None
+
+
+class ModelCandidateExperiment(BaseModel):
+    """A candidate in testing, its improvement, and both arms since its first execution."""
+
+    model_config = _FROZEN
+
+    version: ModelPatternVersion
+    improvement: ModelPatternImprovement
+    control: ModelArmStats
+    candidate: ModelArmStats
+
+
+class ModelCollectOutput(BaseModel):
+    model_config = _FROZEN
+
+    pattern_id: str
+    window_end: datetime
+    active: ModelPatternVersion
+    versions: list[ModelPatternVersion] = Field(description="every version of the pattern")
+    window_stats: list[ModelArmStats] = Field(description="per version, unversioned -> active")
+    experiments: list[ModelCandidateExperiment]
+    feedback_collected: int = Field(ge=0)
+
+    def stats_of(self, version_id: str) -> ModelArmStats | None:
+        return next((s for s in self.window_stats if s.version_id == version_id), None)
