@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
-import asyncpg
 import structlog
 
-from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_loop import EnumStageStatus, EnumWorkflowStage
 from contracts.model_analysis import ModelAnalysisThresholds, ModelAnalyzeInput, ModelGenerateInput
 from contracts.model_apply import ModelApplyInput, ModelApplyOutput
@@ -29,7 +27,7 @@ from contracts.model_validation import ModelExperiment, ModelValidateInput, Mode
 from lineage import ModelLineageGraph, NodeLineageStoreEffect
 from nodes.db.migrate import status as migration_status
 from nodes.db.migrate import upgrade
-from nodes.db.pool import open_pool
+from nodes.db.pool import Connection, Pool, open_pool
 from nodes.generators.registry import GeneratorRegistry, ImprovementGenerator
 from nodes.node_execution_collector_effect import NodeExecutionCollectorEffect
 from nodes.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
@@ -90,7 +88,7 @@ class NodeFeedbackLoopOrchestrator:
 
     def __init__(
         self,
-        pool: asyncpg.Pool | None = None,
+        pool: Pool | None = None,
         *,
         dsn: str | None = None,
         generators: GeneratorRegistry | None = None,
@@ -119,7 +117,7 @@ class NodeFeedbackLoopOrchestrator:
         """The seed's "custom improvement logic": add a generator plug-in."""
         self.generator.registry.register(name, generator)
 
-    async def pool(self) -> asyncpg.Pool:
+    async def pool(self) -> Pool:
         async with self._pool_lock:
             if self._pool is None:
                 pool = await self._owned.enter_async_context(
@@ -175,17 +173,12 @@ class NodeFeedbackLoopOrchestrator:
             stages.skip_rest("an earlier stage failed")
             return ModelResult(success=False, data=None,
                                error={**exc.to_dict(), "workflow_stages": stages.as_json()})
-        except (asyncpg.PostgresError, OSError) as exc:
-            bound.error("loop_run_failed", error=str(exc))
-            error = ModelOnexError(EnumErrorCode.DATABASE_ERROR, f"database error: {exc}",
-                                   correlation_id=contract.correlation_id)
-            return ModelResult(success=False, data=None, error=error.to_dict())
         bound.info("loop_run_finished", applied=result.improvements_applied,
                    validated=result.improvements_validated)
         return ModelResult(success=True, data=result)
 
     async def _stages(
-        self, conn: asyncpg.Connection, ledger: NodeRunLedgerEffect,
+        self, conn: Connection, ledger: NodeRunLedgerEffect,
         contract: ModelFeedbackLoopInput, stages: _StageLog,
     ) -> ModelFeedbackLoopOutput:
         try:
@@ -198,7 +191,7 @@ class NodeFeedbackLoopOrchestrator:
             raise
 
     async def _run_stages(
-        self, conn: asyncpg.Connection, ledger: NodeRunLedgerEffect,
+        self, conn: Connection, ledger: NodeRunLedgerEffect,
         contract: ModelFeedbackLoopInput, stages: _StageLog,
     ) -> ModelFeedbackLoopOutput:
         monitor = "monitor-only run (enable_ab_testing=False or auto_apply_threshold >= 1)"
@@ -319,7 +312,7 @@ class NodeFeedbackLoopOrchestrator:
         final = await stages.run(EnumWorkflowStage.TRACK, track)
         return final.model_copy(update={"workflow_stages": dict(stages.reports)})
 
-    async def _refresh_lineage(self, conn: asyncpg.Connection, pattern_id: str) -> None:
+    async def _refresh_lineage(self, conn: Connection, pattern_id: str) -> None:
         """The in-memory graph is re-read after the run's transactions committed."""
         component = await self.lineage_store.load_pattern(conn, pattern_id)
         self.lineage_graph.replace_pattern(pattern_id, component)
@@ -330,7 +323,7 @@ def _candidate_share(candidate_weight: float, active_weight: float) -> float:
     return candidate_weight / total if total > 0 and 0 < candidate_weight < total else 0.5
 
 
-def _replay(recorded: asyncpg.Record, contract: ModelFeedbackLoopInput) -> ModelResult:
+def _replay(recorded: Mapping[str, Any], contract: ModelFeedbackLoopInput) -> ModelResult:
     if recorded["status"] == "succeeded":
         data = ModelFeedbackLoopOutput.model_validate(
             {**recorded["output"], "replayed": True})

@@ -46,8 +46,14 @@ class NodeRunLedgerEffect:
                 await conn.execute("RESET lock_timeout")
             try:
                 yield conn
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise ModelOnexError(
+                    EnumErrorCode.DATABASE_ERROR, f"database error: {exc}",
+                    correlation_id=correlation_id,
+                ) from exc
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+                if not conn.is_closed():
+                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
     async def claim(
         self, conn: asyncpg.Connection, correlation_id: UUID, pattern_id: str,

@@ -21,6 +21,11 @@ log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
 
+# Names for modules that pass database handles along without touching the driver themselves
+# (the orchestrator): only effect nodes import asyncpg.
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+
 
 def _encode_jsonb(value: object) -> bytes:
     # jsonb's binary wire format is a version byte (1) followed by the JSON text;

@@ -1,0 +1,98 @@
+"""The YAML node contracts and the code agree; compute and orchestrator modules do no I/O."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT_FILES = sorted((ROOT / "contracts" / "nodes").glob("node_*.yaml"))
+REQUIRED_KEYS = {"name", "node_type", "module", "entrypoint", "input_model", "output_model",
+                 "purity", "idempotent", "timeout_ms"}
+IO_MODULES = {"asyncpg", "socket", "subprocess", "urllib", "http", "requests", "httpx",
+              "sqlite3", "shutil", "io", "os", "pathlib", "aiofiles", "time", "datetime",
+              "random"}
+IO_CALLS = {"open", "print", "input"}
+
+
+def _load(path: Path) -> dict[str, typing.Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _resolve(dotted: str) -> typing.Any:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_there_are_contracts() -> None:
+    assert len(CONTRACT_FILES) >= 7
+
+
+@pytest.mark.parametrize("path", CONTRACT_FILES, ids=lambda p: p.stem)
+def test_contract_matches_code(path: Path) -> None:
+    spec = _load(path)
+    assert REQUIRED_KEYS <= spec.keys(), REQUIRED_KEYS - spec.keys()
+    assert path.stem == spec["module"].rpartition(".")[2], "file named after its module"
+    assert spec["node_type"] in ("effect", "compute", "orchestrator")
+    assert spec["name"].startswith("Node") and spec["name"].lower().endswith(spec["node_type"])
+    assert spec["purity"] in ("pure", "side_effecting")
+    assert (spec["purity"] == "pure") == (spec["node_type"] == "compute")
+    assert isinstance(spec["idempotent"], bool) and spec["timeout_ms"] > 0
+    cls = getattr(importlib.import_module(spec["module"]), spec["name"])
+    method = getattr(cls, spec["entrypoint"])
+    hints = typing.get_type_hints(method)
+    params = [p for p in inspect.signature(method).parameters if p != "self"]
+    input_model = _resolve(spec["input_model"])
+    output_model = _resolve(spec["output_model"])
+    assert issubclass(output_model, BaseModel)
+    returned = hints["return"]
+    assert returned is output_model, f"{spec['entrypoint']} returns {returned}"
+    accepted = [hints.get(p) for p in params]
+    if spec.get("input_is_batch"):
+        # A batch of rows, each validated against the input model inside the node.
+        assert typing.get_origin(accepted[0]) is not None and "Iterable" in str(accepted[0])
+        assert input_model.__name__ in inspect.getsource(inspect.getmodule(cls))
+    else:
+        assert input_model in accepted, f"{spec['entrypoint']} takes {accepted}"
+
+
+def _imports_and_calls(module_name: str) -> tuple[set[str], set[str]]:
+    source = inspect.getsource(importlib.import_module(module_name))
+    tree = ast.parse(source)
+    imported: set[str] = set()
+    called: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called.add(node.func.id)
+    return imported, called
+
+
+PURE_MODULES = [
+    _load(p)["module"] for p in CONTRACT_FILES if _load(p)["node_type"] == "compute"
+] + ["nodes.allocation", "nodes.generators.builtin", "nodes.generators.registry"]
+
+
+@pytest.mark.parametrize("module_name", PURE_MODULES)
+def test_compute_modules_do_no_io(module_name: str) -> None:
+    imported, called = _imports_and_calls(module_name)
+    assert not imported & IO_MODULES, imported & IO_MODULES
+    assert not called & IO_CALLS, called & IO_CALLS
+
+
+def test_orchestrator_does_not_touch_the_driver() -> None:
+    imported, called = _imports_and_calls("nodes.node_feedback_loop_orchestrator")
+    assert "asyncpg" not in imported
+    assert not called & IO_CALLS
