@@ -1,4 +1,4 @@
-"""A fresh, migrated database for a benchmark: on FEEDBACK_LOOP_DSN's server, else a throwaway one."""
+"""A fresh, migrated database for a benchmark (FEEDBACK_LOOP_DSN's server, else a throwaway)."""
 
 from __future__ import annotations
 

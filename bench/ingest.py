@@ -14,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._db import bench_pool  # noqa: E402
-from nodes.db.sql_executions import EXECUTION_COLUMNS  # noqa: E402
-from nodes.node_execution_ingest_effect import (  # noqa: E402
+from bench._db import bench_pool
+from nodes.db.sql_executions import EXECUTION_COLUMNS
+from nodes.node_execution_ingest_effect import (
     NodeExecutionIngestEffect,
     as_copy_tuple,
     validate_execution_rows,
 )
-from tests.factories import execution_rows  # noqa: E402
+from tests.factories import execution_rows
 
 _INSERT = (
     f"INSERT INTO hook_executions ({', '.join(EXECUTION_COLUMNS)}) VALUES "
@@ -40,9 +40,7 @@ async def main(n: int) -> None:
         started = time.perf_counter()
         records = validate_execution_rows(many_rows)
         async with pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
-                _INSERT, [as_copy_tuple(r) for r in records]
-            )
+            await conn.executemany(_INSERT, [as_copy_tuple(r) for r in records])
         many_s = time.perf_counter() - started
         stored = await pool.fetchval("SELECT count(*) FROM hook_executions")
     assert stored == 2 * n, stored

@@ -8,11 +8,11 @@ named here, not by a failed COPY.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 from uuid import UUID
 
 from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from contracts.enum_execution_status import EnumExecutionStatus
 

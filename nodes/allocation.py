@@ -44,7 +44,9 @@ class Allocation:
         return self.version_ids[bisect.bisect_right(self.bounds, position)]
 
 
-def split_weights(active_id: str, candidate_ids: list[str], candidate_traffic: float) -> dict[str, float]:
+def split_weights(
+    active_id: str, candidate_ids: list[str], candidate_traffic: float
+) -> dict[str, float]:
     """Active keeps ``1 - candidate_traffic``; candidates share the rest equally."""
     if not candidate_ids:
         return {active_id: 1.0}

@@ -64,7 +64,9 @@ def _read_csv(path: Path) -> ExecutionFile:
                 try:
                     parsed[column] = json.loads(cell)
                 except json.JSONDecodeError as exc:
-                    raise _bad_line(path, line_number, f"{column}: not valid JSON ({exc.msg})") from None
+                    raise _bad_line(
+                        path, line_number, f"{column}: not valid JSON ({exc.msg})"
+                    ) from None
             rows.append(parsed)
             names.append(f"line {line_number} of {path.name}")
     return ExecutionFile(rows, names)

@@ -20,7 +20,9 @@ from nodes.db import sql_executions, sql_improvements
 TOP_ERRORS = 5
 
 
-def _arm(row: asyncpg.Record | None, version_id: str, errors: list[ModelErrorCount]) -> ModelArmStats:
+def _arm(
+    row: asyncpg.Record | None, version_id: str, errors: list[ModelErrorCount]
+) -> ModelArmStats:
     if row is None:
         return ModelArmStats(version_id=version_id, n=0, successes=0)
     p50, p95, p99 = row["percentiles"]
@@ -74,8 +76,9 @@ class NodeExecutionCollectorEffect:
                     ModelErrorCount(message=row["error_message"], count=row["count"])
                 )
         window = [_arm(r, r["version_id"], errors[r["version_id"]]) for r in stats_rows]
-        experiments = await self._experiments(conn, contract.pattern_id, active.version_id,
-                                              versions, end)
+        experiments = await self._experiments(
+            conn, contract.pattern_id, active.version_id, versions, end
+        )
         return ModelCollectOutput(
             pattern_id=contract.pattern_id,
             window_end=end,
@@ -87,8 +90,12 @@ class NodeExecutionCollectorEffect:
         )
 
     async def _experiments(
-        self, conn: asyncpg.Connection, pattern_id: str, active_id: str,
-        versions: list[ModelPatternVersion], end: datetime,
+        self,
+        conn: asyncpg.Connection,
+        pattern_id: str,
+        active_id: str,
+        versions: list[ModelPatternVersion],
+        end: datetime,
     ) -> list[ModelCandidateExperiment]:
         testing = {v.version_id: v for v in versions if v.status is EnumVersionStatus.TESTING}
         if not testing:
@@ -101,12 +108,18 @@ class NodeExecutionCollectorEffect:
             version = testing.get(improvement.candidate_version_id or "")
             if version is None:
                 continue
-            rows = {r["version_id"]: r for r in await sql_executions.experiment_stats(
-                conn, pattern_id, active_id, version.version_id, end)}
-            found.append(ModelCandidateExperiment(
-                version=version,
-                improvement=improvement,
-                control=_arm(rows.get(active_id), active_id, []),
-                candidate=_arm(rows.get(version.version_id), version.version_id, []),
-            ))
+            rows = {
+                r["version_id"]: r
+                for r in await sql_executions.experiment_stats(
+                    conn, pattern_id, active_id, version.version_id, end
+                )
+            }
+            found.append(
+                ModelCandidateExperiment(
+                    version=version,
+                    improvement=improvement,
+                    control=_arm(rows.get(active_id), active_id, []),
+                    candidate=_arm(rows.get(version.version_id), version.version_id, []),
+                )
+            )
         return found

@@ -66,14 +66,19 @@ class _BatchValidator:
             index = offset + int(position)
             where = ".".join(str(part) for part in field) or "row"
             problems.append(
-                {"row": index + 1, "field": where, "message": err["msg"],
-                 "text": f"{self.name(index)}: {where}: {err['msg']}"}
+                {
+                    "row": index + 1,
+                    "field": where,
+                    "message": err["msg"],
+                    "text": f"{self.name(index)}: {where}: {err['msg']}",
+                }
             )
         shown = "; ".join(p["text"] for p in problems[:_MAX_ERRORS_SHOWN])
         more = len(problems) - _MAX_ERRORS_SHOWN
         return ModelOnexError(
             EnumErrorCode.INVALID_INPUT,
-            f"batch rejected, nothing stored: {shown}" + (f" (and {more} more)" if more > 0 else ""),
+            f"batch rejected, nothing stored: {shown}"
+            + (f" (and {more} more)" if more > 0 else ""),
             details={"errors": problems},
         )
 
@@ -89,9 +94,18 @@ def validate_execution_rows(
 def as_copy_tuple(r: ModelExecutionRecord) -> tuple[Any, ...]:
     get = r.get
     return (
-        r["execution_id"], r["pattern_id"], get("version_id"), get("variant"), r["started_at"],
-        r["duration_ms"], r["status"].value, get("quality_results", {}),
-        get("performance_score"), get("error_message"), get("user_rating"), get("cost_usd"),
+        r["execution_id"],
+        r["pattern_id"],
+        get("version_id"),
+        get("variant"),
+        r["started_at"],
+        r["duration_ms"],
+        r["status"].value,
+        get("quality_results", {}),
+        get("performance_score"),
+        get("error_message"),
+        get("user_rating"),
+        get("cost_usd"),
         get("metadata", {}),
     )
 
@@ -132,7 +146,8 @@ class NodeExecutionIngestEffect:
                             "(LIKE hook_executions INCLUDING DEFAULTS) ON COMMIT DROP"
                         )
                     await conn.copy_records_to_table(
-                        target, records=_validated_tuples(items, validator),
+                        target,
+                        records=_validated_tuples(items, validator),
                         columns=EXECUTION_COLUMNS,
                     )
                     inserted = len(items)

@@ -12,21 +12,51 @@ def _issues(stats: ModelArmStats, limits: ModelAnalysisThresholds) -> list[Model
         return []
     found = []
     if stats.success_rate < limits.min_success_rate:
-        found.append(ModelIssue(kind="failing", metric=EnumMetric.SUCCESS_RATE,
-                                observed=stats.success_rate, threshold=limits.min_success_rate))
+        found.append(
+            ModelIssue(
+                kind="failing",
+                metric=EnumMetric.SUCCESS_RATE,
+                observed=stats.success_rate,
+                threshold=limits.min_success_rate,
+            )
+        )
     timeout_rate = stats.timeouts / stats.n
     if timeout_rate > limits.max_timeout_rate:
-        found.append(ModelIssue(kind="timeouts", metric=EnumMetric.SUCCESS_RATE,
-                                observed=timeout_rate, threshold=limits.max_timeout_rate))
+        found.append(
+            ModelIssue(
+                kind="timeouts",
+                metric=EnumMetric.SUCCESS_RATE,
+                observed=timeout_rate,
+                threshold=limits.max_timeout_rate,
+            )
+        )
     if stats.duration_p50 > limits.slow_p50_ms:
-        found.append(ModelIssue(kind="slow", metric=EnumMetric.DURATION_MS,
-                                observed=stats.duration_p50, threshold=limits.slow_p50_ms))
+        found.append(
+            ModelIssue(
+                kind="slow",
+                metric=EnumMetric.DURATION_MS,
+                observed=stats.duration_p50,
+                threshold=limits.slow_p50_ms,
+            )
+        )
     if stats.quality_n and stats.quality_mean < limits.min_quality:
-        found.append(ModelIssue(kind="low_quality", metric=EnumMetric.QUALITY_SCORE,
-                                observed=stats.quality_mean, threshold=limits.min_quality))
+        found.append(
+            ModelIssue(
+                kind="low_quality",
+                metric=EnumMetric.QUALITY_SCORE,
+                observed=stats.quality_mean,
+                threshold=limits.min_quality,
+            )
+        )
     if stats.rating_n and stats.rating_mean < limits.min_rating:
-        found.append(ModelIssue(kind="low_rating", metric=EnumMetric.USER_RATING,
-                                observed=stats.rating_mean, threshold=limits.min_rating))
+        found.append(
+            ModelIssue(
+                kind="low_rating",
+                metric=EnumMetric.USER_RATING,
+                observed=stats.rating_mean,
+                threshold=limits.min_rating,
+            )
+        )
     return found
 
 

@@ -54,7 +54,8 @@ class _StageLog:
             result = await step()
         except Exception as exc:
             self.reports[stage.value] = ModelStageReport(
-                status=EnumStageStatus.FAILED, reason=str(exc) or type(exc).__name__,
+                status=EnumStageStatus.FAILED,
+                reason=str(exc) or type(exc).__name__,
                 duration_ms=(time.perf_counter() - started) * 1000,
             )
             raise
@@ -72,8 +73,9 @@ class _StageLog:
 
     def skip_rest(self, reason: str) -> None:
         for stage in EnumWorkflowStage:
-            self.reports.setdefault(stage.value, ModelStageReport(
-                status=EnumStageStatus.SKIPPED, reason=reason))
+            self.reports.setdefault(
+                stage.value, ModelStageReport(status=EnumStageStatus.SKIPPED, reason=reason)
+            )
 
     def as_json(self) -> dict[str, Any]:
         return {k: v.model_dump(mode="json") for k, v in self.reports.items()}
@@ -153,13 +155,17 @@ class NodeFeedbackLoopOrchestrator:
         return list(await asyncio.gather(*(one(c) for c in contracts)))
 
     async def execute_orchestration(self, contract: ModelFeedbackLoopInput) -> ModelResult:
-        bound = log.bind(pattern_id=contract.pattern_id, correlation_id=str(contract.correlation_id))
+        bound = log.bind(
+            pattern_id=contract.pattern_id, correlation_id=str(contract.correlation_id)
+        )
         stages = _StageLog()
         try:
             ledger = NodeRunLedgerEffect(await self.pool(), lock_timeout_s=self._lock_timeout_s)
             async with ledger.pattern_session(contract.pattern_id, contract.correlation_id) as conn:
                 recorded = await ledger.claim(
-                    conn, contract.correlation_id, contract.pattern_id,
+                    conn,
+                    contract.correlation_id,
+                    contract.pattern_id,
                     contract.model_dump(mode="json"),
                 )
                 if recorded is not None:
@@ -171,41 +177,68 @@ class NodeFeedbackLoopOrchestrator:
             exc.correlation_id = exc.correlation_id or contract.correlation_id
             bound.warning("loop_run_failed", code=exc.code.value, error=exc.message)
             stages.skip_rest("an earlier stage failed")
-            return ModelResult(success=False, data=None,
-                               error={**exc.to_dict(), "workflow_stages": stages.as_json()})
-        bound.info("loop_run_finished", applied=result.improvements_applied,
-                   validated=result.improvements_validated)
+            return ModelResult(
+                success=False,
+                data=None,
+                error={**exc.to_dict(), "workflow_stages": stages.as_json()},
+            )
+        bound.info(
+            "loop_run_finished",
+            applied=result.improvements_applied,
+            validated=result.improvements_validated,
+        )
         return ModelResult(success=True, data=result)
 
     async def _stages(
-        self, conn: Connection, ledger: NodeRunLedgerEffect,
-        contract: ModelFeedbackLoopInput, stages: _StageLog,
+        self,
+        conn: Connection,
+        ledger: NodeRunLedgerEffect,
+        contract: ModelFeedbackLoopInput,
+        stages: _StageLog,
     ) -> ModelFeedbackLoopOutput:
         try:
             return await self._run_stages(conn, ledger, contract, stages)
         except ModelOnexError as exc:
             stages.skip_rest("an earlier stage failed")
             exc.correlation_id = contract.correlation_id
-            await ledger.finish(conn, contract.correlation_id, succeeded=False,
-                                stages=stages.as_json(), output=None, error=exc.to_dict())
+            await ledger.finish(
+                conn,
+                contract.correlation_id,
+                succeeded=False,
+                stages=stages.as_json(),
+                output=None,
+                error=exc.to_dict(),
+            )
             raise
 
     async def _run_stages(
-        self, conn: Connection, ledger: NodeRunLedgerEffect,
-        contract: ModelFeedbackLoopInput, stages: _StageLog,
+        self,
+        conn: Connection,
+        ledger: NodeRunLedgerEffect,
+        contract: ModelFeedbackLoopInput,
+        stages: _StageLog,
     ) -> ModelFeedbackLoopOutput:
         monitor = "monitor-only run (enable_ab_testing=False or auto_apply_threshold >= 1)"
         collected: ModelCollectOutput = await stages.run(
             EnumWorkflowStage.COLLECT,
-            lambda: self.collector.collect(conn, ModelCollectInput(
-                pattern_id=contract.pattern_id, time_window_days=contract.time_window_days,
-                as_of=contract.as_of)),
+            lambda: self.collector.collect(
+                conn,
+                ModelCollectInput(
+                    pattern_id=contract.pattern_id,
+                    time_window_days=contract.time_window_days,
+                    as_of=contract.as_of,
+                ),
+            ),
         )
 
         async def analyze() -> Any:
-            return self.analyzer.analyze(ModelAnalyzeInput(
-                pattern_id=contract.pattern_id, stats=collected.window_stats,
-                thresholds=self.thresholds))
+            return self.analyzer.analyze(
+                ModelAnalyzeInput(
+                    pattern_id=contract.pattern_id,
+                    stats=collected.window_stats,
+                    thresholds=self.thresholds,
+                )
+            )
 
         analysis = await stages.run(EnumWorkflowStage.ANALYZE, analyze)
         active_feedback = analysis.for_version(collected.active.version_id)
@@ -219,48 +252,66 @@ class NodeFeedbackLoopOrchestrator:
             slots = contract.max_candidates - len(collected.experiments)
 
             async def generate() -> Any:
-                proposals = self.generator.generate(ModelGenerateInput(
-                    pattern_id=contract.pattern_id,
-                    base_version_id=collected.active.version_id,
-                    base_config=collected.active.config,
-                    feedback=active_feedback,
-                    feedback_type=contract.feedback_type,
-                    slots=max(slots, 0),
-                    known_configs=[v.config for v in collected.versions],
-                ))
+                proposals = self.generator.generate(
+                    ModelGenerateInput(
+                        pattern_id=contract.pattern_id,
+                        base_version_id=collected.active.version_id,
+                        base_config=collected.active.config,
+                        feedback=active_feedback,
+                        feedback_type=contract.feedback_type,
+                        slots=max(slots, 0),
+                        known_configs=[v.config for v in collected.versions],
+                    )
+                )
                 started = await self.improvements.start_candidates(
-                    conn, collected.active, proposals.proposals,
+                    conn,
+                    collected.active,
+                    proposals.proposals,
                     candidate_traffic=contract.candidate_traffic,
-                    correlation_id=contract.correlation_id, actor=contract.actor,
+                    correlation_id=contract.correlation_id,
+                    actor=contract.actor,
                 )
                 return proposals, started
 
             proposals, created = await stages.run(EnumWorkflowStage.GENERATE, generate)
-            stages.complete(EnumWorkflowStage.GENERATE,
-                            f"{len(created)} new candidate(s) from {proposals.considered} "
-                            f"proposal(s), {max(slots, 0)} slot(s)"
-                            + (f"; generator errors: {proposals.generator_errors}"
-                               if proposals.generator_errors else ""))
+            stages.complete(
+                EnumWorkflowStage.GENERATE,
+                f"{len(created)} new candidate(s) from {proposals.considered} "
+                f"proposal(s), {max(slots, 0)} slot(s)"
+                + (
+                    f"; generator errors: {proposals.generator_errors}"
+                    if proposals.generator_errors
+                    else ""
+                ),
+            )
 
         validation = ModelValidateOutput(results=[])
         if not collected.experiments:
             stages.skip(EnumWorkflowStage.VALIDATE, "no candidate in testing")
         else:
+
             async def validate() -> ModelValidateOutput:
-                return self.validator.validate(ModelValidateInput(
-                    experiments=[ModelExperiment(
-                        improvement_id=e.improvement.improvement_id,
-                        improvement_type=e.improvement.improvement_type,
-                        control=e.control, candidate=e.candidate,
-                        expected_traffic_share=_candidate_share(e.version.traffic_weight,
-                                                                collected.active.traffic_weight),
-                        previous_p_value=e.improvement.p_value,
-                    ) for e in collected.experiments],
-                    feedback_type=contract.feedback_type,
-                    significance_level=contract.significance_level,
-                    auto_apply_threshold=contract.auto_apply_threshold,
-                    min_sample_size=contract.min_sample_size,
-                ))
+                return self.validator.validate(
+                    ModelValidateInput(
+                        experiments=[
+                            ModelExperiment(
+                                improvement_id=e.improvement.improvement_id,
+                                improvement_type=e.improvement.improvement_type,
+                                control=e.control,
+                                candidate=e.candidate,
+                                expected_traffic_share=_candidate_share(
+                                    e.version.traffic_weight, collected.active.traffic_weight
+                                ),
+                                previous_p_value=e.improvement.p_value,
+                            )
+                            for e in collected.experiments
+                        ],
+                        feedback_type=contract.feedback_type,
+                        significance_level=contract.significance_level,
+                        auto_apply_threshold=contract.auto_apply_threshold,
+                        min_sample_size=contract.min_sample_size,
+                    )
+                )
 
             validation = await stages.run(EnumWorkflowStage.VALIDATE, validate)
 
@@ -270,11 +321,19 @@ class NodeFeedbackLoopOrchestrator:
         elif not validation.results:
             stages.skip(EnumWorkflowStage.APPLY, "nothing to decide")
         else:
-            applied = await stages.run(EnumWorkflowStage.APPLY, lambda: self.applier.apply(
-                conn, ModelApplyInput(
-                    pattern_id=contract.pattern_id, correlation_id=contract.correlation_id,
-                    actor=contract.actor, candidate_traffic=contract.candidate_traffic,
-                    results=validation.results)))
+            applied = await stages.run(
+                EnumWorkflowStage.APPLY,
+                lambda: self.applier.apply(
+                    conn,
+                    ModelApplyInput(
+                        pattern_id=contract.pattern_id,
+                        correlation_id=contract.correlation_id,
+                        actor=contract.actor,
+                        candidate_traffic=contract.candidate_traffic,
+                        results=validation.results,
+                    ),
+                ),
+            )
 
         headline = validation.headline()
         output = ModelFeedbackLoopOutput(
@@ -283,8 +342,9 @@ class NodeFeedbackLoopOrchestrator:
             correlation_id=contract.correlation_id,
             feedback_collected=collected.feedback_collected,
             improvements_identified=len(created),
-            improvements_validated=sum(r.significant and r.performance_delta > 0
-                                       for r in validation.results),
+            improvements_validated=sum(
+                r.significant and r.performance_delta > 0 for r in validation.results
+            ),
             improvements_applied=len(applied.applied),
             performance_delta=headline.performance_delta if headline else 0.0,
             confidence_score=headline.confidence if headline else 0.0,
@@ -293,19 +353,28 @@ class NodeFeedbackLoopOrchestrator:
             workflow_stages={},
             active_version_id=applied.active_version_id or collected.active.version_id,
             versions_created=[i.candidate_version_id for i in created if i.candidate_version_id],
-            versions_touched=list(dict.fromkeys(
-                [i.candidate_version_id for i in created if i.candidate_version_id]
-                + applied.versions_touched)),
+            versions_touched=list(
+                dict.fromkeys(
+                    [i.candidate_version_id for i in created if i.candidate_version_id]
+                    + applied.versions_touched
+                )
+            ),
             improvements_touched=[i.improvement_id for i in created]
             + [r.improvement_id for r in validation.results],
             monitor_only=contract.monitor_only,
         )
 
         async def track() -> ModelFeedbackLoopOutput:
-            final = output.model_copy(update={"workflow_stages": {
-                **stages.reports,
-                EnumWorkflowStage.TRACK.value: ModelStageReport(status=EnumStageStatus.COMPLETED),
-            }})
+            final = output.model_copy(
+                update={
+                    "workflow_stages": {
+                        **stages.reports,
+                        EnumWorkflowStage.TRACK.value: ModelStageReport(
+                            status=EnumStageStatus.COMPLETED
+                        ),
+                    }
+                }
+            )
             await self.tracker.track(conn, collected.window_stats, final)
             return final
 
@@ -325,8 +394,7 @@ def _candidate_share(candidate_weight: float, active_weight: float) -> float:
 
 def _replay(recorded: Mapping[str, Any], contract: ModelFeedbackLoopInput) -> ModelResult:
     if recorded["status"] == "succeeded":
-        data = ModelFeedbackLoopOutput.model_validate(
-            {**recorded["output"], "replayed": True})
+        data = ModelFeedbackLoopOutput.model_validate({**recorded["output"], "replayed": True})
         return ModelResult(success=True, data=data)
     error = dict(recorded["error"] or {})
     error.setdefault("correlation_id", str(contract.correlation_id))

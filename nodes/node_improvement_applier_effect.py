@@ -20,8 +20,12 @@ class NodeImprovementApplierEffect:
         self._store = store
 
     async def apply(self, conn: asyncpg.Connection, contract: ModelApplyInput) -> ModelApplyOutput:
-        out: dict[str, list[UUID]] = {"applied": [], "validated": [], "rejected": [],
-                                      "continuing": []}
+        out: dict[str, list[UUID]] = {
+            "applied": [],
+            "validated": [],
+            "rejected": [],
+            "continuing": [],
+        }
         touched: list[str] = []
         active: str | None = None
         for result in sorted(contract.results, key=lambda r: r.decision is EnumDecision.APPLY):
@@ -33,32 +37,49 @@ class NodeImprovementApplierEffect:
             common = {"correlation_id": contract.correlation_id, **numbers}
             if result.decision is EnumDecision.APPLY:
                 improvement = await self._store.promote(
-                    conn, result.improvement_id, action="apply", actor=contract.actor,
-                    reason=result.reason, **common,
+                    conn,
+                    result.improvement_id,
+                    action="apply",
+                    actor=contract.actor,
+                    reason=result.reason,
+                    **common,
                 )
                 out["applied"].append(result.improvement_id)
                 active = result.candidate_version_id
                 touched += [improvement.base_version_id, result.candidate_version_id]
             elif result.decision is EnumDecision.REVIEW:
                 await self._store.mark_validated(
-                    conn, result.improvement_id, actor=contract.actor, reason=result.reason,
-                    correlation_id=contract.correlation_id, p_value=result.p_value,
-                    confidence=result.confidence, performance_delta=result.performance_delta,
+                    conn,
+                    result.improvement_id,
+                    actor=contract.actor,
+                    reason=result.reason,
+                    correlation_id=contract.correlation_id,
+                    p_value=result.p_value,
+                    confidence=result.confidence,
+                    performance_delta=result.performance_delta,
                 )
                 out["validated"].append(result.improvement_id)
                 touched.append(result.candidate_version_id)
             elif result.decision is EnumDecision.REJECT:
                 await self._store.reject(
-                    conn, result.improvement_id, actor=contract.actor, reason=result.reason,
-                    candidate_traffic=contract.candidate_traffic, **common,
+                    conn,
+                    result.improvement_id,
+                    actor=contract.actor,
+                    reason=result.reason,
+                    candidate_traffic=contract.candidate_traffic,
+                    **common,
                 )
                 out["rejected"].append(result.improvement_id)
                 touched.append(result.candidate_version_id)
             else:
                 await self._store.record_look(
-                    conn, result.improvement_id, reason=result.reason,
-                    correlation_id=contract.correlation_id, p_value=result.p_value,
-                    confidence=result.confidence, performance_delta=result.performance_delta,
+                    conn,
+                    result.improvement_id,
+                    reason=result.reason,
+                    correlation_id=contract.correlation_id,
+                    p_value=result.p_value,
+                    confidence=result.confidence,
+                    performance_delta=result.performance_delta,
                 )
                 out["continuing"].append(result.improvement_id)
         return ModelApplyOutput(

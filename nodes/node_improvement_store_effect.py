@@ -32,6 +32,14 @@ class NodeImprovementStoreEffect:
     def __init__(self, lineage_store: NodeLineageStoreEffect) -> None:
         self._lineage = lineage_store
 
+    async def list_by_status(
+        self,
+        conn: asyncpg.Connection,
+        pattern_id: str,
+        statuses: Sequence[EnumImprovementStatus] | None = None,
+    ) -> list[ModelPatternImprovement]:
+        return await sql_improvements.list_improvements(conn, pattern_id, statuses)
+
     async def _rebalance(
         self, conn: asyncpg.Connection, pattern_id: str, candidate_traffic: float
     ) -> None:
@@ -68,7 +76,8 @@ class NodeImprovementStoreEffect:
                     correlation_id=correlation_id,
                 )
                 await self._lineage.create_version(
-                    conn, version,
+                    conn,
+                    version,
                     parents=[(base.version_id, EnumLineageRelation.DERIVED_FROM)],
                     correlation_id=correlation_id,
                 )
@@ -88,9 +97,14 @@ class NodeImprovementStoreEffect:
                 )
                 await sql_improvements.insert_improvement(conn, improvement)
                 await write_audit(
-                    conn, actor=actor, action="propose", pattern_id=base.pattern_id,
-                    version_id=version.version_id, improvement_id=improvement.improvement_id,
-                    correlation_id=correlation_id, reason=proposal.description,
+                    conn,
+                    actor=actor,
+                    action="propose",
+                    pattern_id=base.pattern_id,
+                    version_id=version.version_id,
+                    improvement_id=improvement.improvement_id,
+                    correlation_id=correlation_id,
+                    reason=proposal.description,
                     details={"generator": proposal.generator, "risk": proposal.risk.value},
                 )
                 started.append(improvement)
@@ -110,8 +124,13 @@ class NodeImprovementStoreEffect:
     ) -> None:
         """Keep testing, remembering this look's numbers (the next look starts from them)."""
         await sql_improvements.update_improvement(
-            conn, improvement_id, status=EnumImprovementStatus.TESTING, p_value=p_value,
-            confidence=confidence, performance_delta=performance_delta, decision_reason=reason,
+            conn,
+            improvement_id,
+            status=EnumImprovementStatus.TESTING,
+            p_value=p_value,
+            confidence=confidence,
+            performance_delta=performance_delta,
+            decision_reason=reason,
             correlation_id=correlation_id,
         )
 
@@ -130,37 +149,66 @@ class NodeImprovementStoreEffect:
         return improvement
 
     async def mark_validated(
-        self, conn: asyncpg.Connection, improvement_id: UUID, *, p_value: float | None,
-        confidence: float, performance_delta: float, reason: str, correlation_id: UUID,
+        self,
+        conn: asyncpg.Connection,
+        improvement_id: UUID,
+        *,
+        p_value: float | None,
+        confidence: float,
+        performance_delta: float,
+        reason: str,
+        correlation_id: UUID,
         actor: str,
     ) -> ModelPatternImprovement:
         """Significant but below the auto-apply threshold: waits for a human."""
         async with conn.transaction():
             improvement = await self._load(conn, improvement_id, {EnumImprovementStatus.TESTING})
             await sql_improvements.update_improvement(
-                conn, improvement_id, status=EnumImprovementStatus.VALIDATED, p_value=p_value,
-                confidence=confidence, performance_delta=performance_delta,
-                decision_reason=reason, correlation_id=correlation_id,
+                conn,
+                improvement_id,
+                status=EnumImprovementStatus.VALIDATED,
+                p_value=p_value,
+                confidence=confidence,
+                performance_delta=performance_delta,
+                decision_reason=reason,
+                correlation_id=correlation_id,
             )
             await write_audit(
-                conn, actor=actor, action="validate", pattern_id=improvement.pattern_id,
-                version_id=improvement.candidate_version_id, improvement_id=improvement_id,
-                correlation_id=correlation_id, reason=reason,
-                details={"p_value": p_value, "confidence": confidence,
-                         "performance_delta": performance_delta},
+                conn,
+                actor=actor,
+                action="validate",
+                pattern_id=improvement.pattern_id,
+                version_id=improvement.candidate_version_id,
+                improvement_id=improvement_id,
+                correlation_id=correlation_id,
+                reason=reason,
+                details={
+                    "p_value": p_value,
+                    "confidence": confidence,
+                    "performance_delta": performance_delta,
+                },
             )
         return improvement
 
     async def promote(
-        self, conn: asyncpg.Connection, improvement_id: UUID, *, action: AuditAction,
-        actor: str, reason: str, correlation_id: UUID | None, p_value: float | None = None,
-        confidence: float | None = None, performance_delta: float | None = None,
+        self,
+        conn: asyncpg.Connection,
+        improvement_id: UUID,
+        *,
+        action: AuditAction,
+        actor: str,
+        reason: str,
+        correlation_id: UUID | None,
+        p_value: float | None = None,
+        confidence: float | None = None,
+        performance_delta: float | None = None,
     ) -> ModelPatternImprovement:
         """The candidate becomes active, the old active is archived (``improved_version``
         edge), and other candidates are rejected as superseded: they were tested against a
         control that is no longer active."""
         allowed = (
-            {EnumImprovementStatus.VALIDATED} if action == "approve"
+            {EnumImprovementStatus.VALIDATED}
+            if action == "approve"
             else {EnumImprovementStatus.TESTING, EnumImprovementStatus.VALIDATED}
         )
         async with conn.transaction():
@@ -172,77 +220,140 @@ class NodeImprovementStoreEffect:
             await self._lineage.set_status(conn, old.version_id, EnumVersionStatus.ARCHIVED)
             await self._lineage.set_status(conn, candidate_id, EnumVersionStatus.ACTIVE)
             await self._lineage.add_edge(
-                conn, old.version_id, candidate_id, EnumLineageRelation.IMPROVED_VERSION,
+                conn,
+                old.version_id,
+                candidate_id,
+                EnumLineageRelation.IMPROVED_VERSION,
                 correlation_id=correlation_id,
             )
             await sql_improvements.update_improvement(
-                conn, improvement_id, status=EnumImprovementStatus.APPLIED, p_value=p_value,
-                confidence=confidence, performance_delta=performance_delta,
-                decision_reason=reason, correlation_id=correlation_id,
+                conn,
+                improvement_id,
+                status=EnumImprovementStatus.APPLIED,
+                p_value=p_value,
+                confidence=confidence,
+                performance_delta=performance_delta,
+                decision_reason=reason,
+                correlation_id=correlation_id,
             )
             await write_audit(
-                conn, actor=actor, action=action, pattern_id=improvement.pattern_id,
-                version_id=candidate_id, improvement_id=improvement_id,
-                correlation_id=correlation_id, reason=reason,
-                details={"replaced": old.version_id, "p_value": p_value,
-                         "confidence": confidence, "performance_delta": performance_delta},
+                conn,
+                actor=actor,
+                action=action,
+                pattern_id=improvement.pattern_id,
+                version_id=candidate_id,
+                improvement_id=improvement_id,
+                correlation_id=correlation_id,
+                reason=reason,
+                details={
+                    "replaced": old.version_id,
+                    "p_value": p_value,
+                    "confidence": confidence,
+                    "performance_delta": performance_delta,
+                },
             )
             await write_audit(
-                conn, actor=actor, action="archive", pattern_id=improvement.pattern_id,
-                version_id=old.version_id, correlation_id=correlation_id,
+                conn,
+                actor=actor,
+                action="archive",
+                pattern_id=improvement.pattern_id,
+                version_id=old.version_id,
+                correlation_id=correlation_id,
                 reason=f"replaced by {candidate_id}",
             )
             others = await sql_improvements.list_improvements(
-                conn, improvement.pattern_id,
+                conn,
+                improvement.pattern_id,
                 [EnumImprovementStatus.TESTING, EnumImprovementStatus.VALIDATED],
             )
             for other in others:
                 if other.improvement_id != improvement_id:
-                    await self._retire(conn, other, actor=actor, correlation_id=correlation_id,
-                                       reason=f"superseded: {candidate_id} became active")
+                    await self._retire(
+                        conn,
+                        other,
+                        actor=actor,
+                        correlation_id=correlation_id,
+                        reason=f"superseded: {candidate_id} became active",
+                    )
             await self._rebalance(conn, improvement.pattern_id, candidate_traffic=0.0)
         return improvement
 
     async def reject(
-        self, conn: asyncpg.Connection, improvement_id: UUID, *, actor: str, reason: str,
-        correlation_id: UUID | None, p_value: float | None = None,
-        confidence: float | None = None, performance_delta: float | None = None,
+        self,
+        conn: asyncpg.Connection,
+        improvement_id: UUID,
+        *,
+        actor: str,
+        reason: str,
+        correlation_id: UUID | None,
+        p_value: float | None = None,
+        confidence: float | None = None,
+        performance_delta: float | None = None,
         candidate_traffic: float = 0.5,
     ) -> ModelPatternImprovement:
         async with conn.transaction():
             improvement = await self._load(
-                conn, improvement_id,
+                conn,
+                improvement_id,
                 {EnumImprovementStatus.TESTING, EnumImprovementStatus.VALIDATED},
             )
-            await self._retire(conn, improvement, actor=actor, correlation_id=correlation_id,
-                               reason=reason, p_value=p_value, confidence=confidence,
-                               performance_delta=performance_delta)
+            await self._retire(
+                conn,
+                improvement,
+                actor=actor,
+                correlation_id=correlation_id,
+                reason=reason,
+                p_value=p_value,
+                confidence=confidence,
+                performance_delta=performance_delta,
+            )
             await self._rebalance(conn, improvement.pattern_id, candidate_traffic)
         return improvement
 
     async def _retire(
-        self, conn: asyncpg.Connection, improvement: ModelPatternImprovement, *, actor: str,
-        correlation_id: UUID | None, reason: str, p_value: float | None = None,
-        confidence: float | None = None, performance_delta: float | None = None,
+        self,
+        conn: asyncpg.Connection,
+        improvement: ModelPatternImprovement,
+        *,
+        actor: str,
+        correlation_id: UUID | None,
+        reason: str,
+        p_value: float | None = None,
+        confidence: float | None = None,
+        performance_delta: float | None = None,
     ) -> None:
         await sql_improvements.update_improvement(
-            conn, improvement.improvement_id, status=EnumImprovementStatus.REJECTED,
-            p_value=p_value, confidence=confidence, performance_delta=performance_delta,
-            decision_reason=reason, correlation_id=correlation_id,
+            conn,
+            improvement.improvement_id,
+            status=EnumImprovementStatus.REJECTED,
+            p_value=p_value,
+            confidence=confidence,
+            performance_delta=performance_delta,
+            decision_reason=reason,
+            correlation_id=correlation_id,
         )
         if improvement.candidate_version_id is not None:
             await self._lineage.set_status(
                 conn, improvement.candidate_version_id, EnumVersionStatus.REJECTED
             )
         await write_audit(
-            conn, actor=actor, action="reject", pattern_id=improvement.pattern_id,
+            conn,
+            actor=actor,
+            action="reject",
+            pattern_id=improvement.pattern_id,
             version_id=improvement.candidate_version_id,
-            improvement_id=improvement.improvement_id, correlation_id=correlation_id,
+            improvement_id=improvement.improvement_id,
+            correlation_id=correlation_id,
             reason=reason,
         )
 
     async def review(
-        self, conn: asyncpg.Connection, improvement_id: UUID, *, approve: bool, actor: str,
+        self,
+        conn: asyncpg.Connection,
+        improvement_id: UUID,
+        *,
+        approve: bool,
+        actor: str,
         reason: str,
     ) -> ModelPatternImprovement:
         """A human's approve/reject, serialised with loop runs by the pattern's lock."""
@@ -250,10 +361,18 @@ class NodeImprovementStoreEffect:
         if found is None:
             raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no improvement {improvement_id}")
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)",
-                               pattern_lock_key(found.pattern_id))
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1)", pattern_lock_key(found.pattern_id)
+            )
             if approve:
-                return await self.promote(conn, improvement_id, action="approve", actor=actor,
-                                          reason=reason, correlation_id=None)
-            return await self.reject(conn, improvement_id, actor=actor, reason=reason,
-                                     correlation_id=None)
+                return await self.promote(
+                    conn,
+                    improvement_id,
+                    action="approve",
+                    actor=actor,
+                    reason=reason,
+                    correlation_id=None,
+                )
+            return await self.reject(
+                conn, improvement_id, actor=actor, reason=reason, correlation_id=None
+            )

@@ -27,8 +27,11 @@ class NodePatternRegistryEffect:
         """Idempotent for the same config; a different config for a known pattern is refused
         (improvements go through the loop, restores through rollback)."""
         version = ModelPatternVersion(
-            pattern_id=pattern_id, version=INITIAL_VERSION, status=EnumVersionStatus.ACTIVE,
-            config=config, traffic_weight=1.0,
+            pattern_id=pattern_id,
+            version=INITIAL_VERSION,
+            status=EnumVersionStatus.ACTIVE,
+            config=config,
+            traffic_weight=1.0,
         )
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", pattern_lock_key(pattern_id))
@@ -43,7 +46,13 @@ class NodePatternRegistryEffect:
                     f"({len(existing)} version(s)); the loop proposes new versions itself",
                 )
             await self._lineage.create_version(conn, version, parents=[], correlation_id=None)
-            await write_audit(conn, actor=actor, action="register", pattern_id=pattern_id,
-                              version_id=version.version_id, reason="pattern registered",
-                              details={"config": config})
+            await write_audit(
+                conn,
+                actor=actor,
+                action="register",
+                pattern_id=pattern_id,
+                version_id=version.version_id,
+                reason="pattern registered",
+                details={"config": config},
+            )
         return version

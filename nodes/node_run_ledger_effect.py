@@ -48,7 +48,8 @@ class NodeRunLedgerEffect:
                 yield conn
             except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise ModelOnexError(
-                    EnumErrorCode.DATABASE_ERROR, f"database error: {exc}",
+                    EnumErrorCode.DATABASE_ERROR,
+                    f"database error: {exc}",
                     correlation_id=correlation_id,
                 ) from exc
             finally:
@@ -56,7 +57,10 @@ class NodeRunLedgerEffect:
                     await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
     async def claim(
-        self, conn: asyncpg.Connection, correlation_id: UUID, pattern_id: str,
+        self,
+        conn: asyncpg.Connection,
+        correlation_id: UUID,
+        pattern_id: str,
         contract: dict[str, Any],
     ) -> asyncpg.Record | None:
         """None: this run is new (or a crashed one, taken over). Else: the recorded run."""
@@ -76,8 +80,14 @@ class NodeRunLedgerEffect:
         return recorded
 
     async def finish(
-        self, conn: asyncpg.Connection, correlation_id: UUID, *, succeeded: bool,
-        stages: dict[str, Any], output: dict[str, Any] | None, error: dict[str, Any] | None,
+        self,
+        conn: asyncpg.Connection,
+        correlation_id: UUID,
+        *,
+        succeeded: bool,
+        stages: dict[str, Any],
+        output: dict[str, Any] | None,
+        error: dict[str, Any] | None,
     ) -> None:
         await sql_loop_runs.finish_run(
             conn, correlation_id, succeeded=succeeded, stages=stages, output=output, error=error

@@ -10,8 +10,17 @@ from lineage import NodeLineageStoreEffect
 from nodes.db import sql_loop_runs
 
 _SNAPSHOT_FIELDS = (
-    "n", "successes", "timeouts", "duration_mean", "duration_p50", "duration_p95",
-    "duration_p99", "quality_n", "quality_mean", "rating_n", "rating_mean",
+    "n",
+    "successes",
+    "timeouts",
+    "duration_mean",
+    "duration_p50",
+    "duration_p95",
+    "duration_p99",
+    "quality_n",
+    "quality_mean",
+    "rating_n",
+    "rating_mean",
 )
 
 
@@ -33,7 +42,10 @@ class NodeVersionTrackerEffect:
                     }
                     await self._lineage.update_metrics(conn, arm.version_id, snapshot)
             await sql_loop_runs.finish_run(
-                conn, output.correlation_id, succeeded=True,
+                conn,
+                output.correlation_id,
+                succeeded=True,
                 stages={k: v.model_dump(mode="json") for k, v in output.workflow_stages.items()},
-                output=output.model_dump(mode="json"), error=None,
+                output=output.model_dump(mode="json"),
+                error=None,
             )

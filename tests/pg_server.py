@@ -21,7 +21,9 @@ def _debian_bin_dir() -> Path | None:
     root = Path("/usr/lib/postgresql")
     if not root.is_dir():
         return None
-    for major in sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name)):
+    for major in sorted(
+        (p for p in root.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name)
+    ):
         if (major / "bin" / "initdb").exists() and (major / "bin" / "pg_ctl").exists():
             return major / "bin"
     return None
@@ -41,25 +43,52 @@ def _debian_server(bin_dir: Path) -> Iterator[str]:
         shutil.chown(sock, "nobody", "nogroup")
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
     subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-         "-E", "UTF8", "--no-sync"],
-        check=True, capture_output=True, env=env, **run_as,  # type: ignore[call-overload]
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        **run_as,  # type: ignore[call-overload]
     )
     options = (
         f"-c listen_addresses='' -k {sock} -F -c max_connections=200 "
         "-c dynamic_shared_memory_type=mmap -c full_page_writes=off -c synchronous_commit=off"
     )
     subprocess.run(
-        [str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o", options,
-         "start"],
-        check=True, capture_output=True, env=env, **run_as,  # type: ignore[call-overload]
+        [
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(base / "log"),
+            "-o",
+            options,
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        **run_as,  # type: ignore[call-overload]
     )
     try:
         yield f"postgresql://postgres@/postgres?host={sock}"
     finally:
         subprocess.run(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True, env=env, **run_as,  # type: ignore[call-overload]
+            capture_output=True,
+            env=env,
+            **run_as,  # type: ignore[call-overload]
         )
         shutil.rmtree(base, ignore_errors=True)
 

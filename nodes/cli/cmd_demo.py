@@ -53,5 +53,7 @@ async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     print(f"{'pattern':<20} {'n':>7} {'success':>8} {'p50 ms':>9}")
     for row in summary:
-        print(f"{row['pattern_id']:<20} {row['n']:>7} {row['success_rate']:>8.3f} {row['p50']:>9.1f}")
+        print(
+            f"{row['pattern_id']:<20} {row['n']:>7} {row['success_rate']:>8.3f} {row['p50']:>9.1f}"
+        )
     return 0

@@ -20,8 +20,11 @@ def register(commands: Any) -> None:
         "register", help="register a pattern with its initial config (version 1.0.0, active)"
     )
     reg.add_argument("pattern_id", metavar="PATTERN")
-    reg.add_argument("--config", required=True,
-                     help="the config as a JSON object, or @FILE to read it from a file")
+    reg.add_argument(
+        "--config",
+        required=True,
+        help="the config as a JSON object, or @FILE to read it from a file",
+    )
     reg.add_argument("--actor", default=getpass.getuser())
     reg.set_defaults(handler=_register)
     assign = commands.add_parser(

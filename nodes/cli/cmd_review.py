@@ -36,8 +36,13 @@ async def _decide(args: argparse.Namespace, ctx: CliContext) -> int:
     store = NodeImprovementStoreEffect(NodeLineageStoreEffect())
     reason = args.reason or f"{args.decision}d by {args.actor}"
     async with pool.acquire() as conn:
-        done = await store.review(conn, args.improvement_id, approve=args.decision == "approve",
-                                  actor=args.actor, reason=reason)
+        done = await store.review(
+            conn,
+            args.improvement_id,
+            approve=args.decision == "approve",
+            actor=args.actor,
+            reason=reason,
+        )
     if args.decision == "approve":
         print(f"approved: {done.candidate_version_id} is now active (was {done.base_version_id})")
     else:

@@ -27,14 +27,18 @@ def register(commands: Any) -> None:
     which.add_argument("--pattern", action="append", metavar="ID", help="a pattern (repeatable)")
     which.add_argument("--all", action="store_true", help="every pattern with an active version")
     run.add_argument("--concurrency", type=int, default=8, help="patterns at once (default 8)")
-    run.add_argument("--feedback-type", choices=[t.value for t in EnumFeedbackType],
-                     default="performance")
+    run.add_argument(
+        "--feedback-type", choices=[t.value for t in EnumFeedbackType], default="performance"
+    )
     run.add_argument("--time-window-days", type=int, default=7)
     run.add_argument("--auto-apply-threshold", type=float, default=0.95)
     run.add_argument("--min-sample-size", type=int, default=30)
     run.add_argument("--significance-level", type=float, default=0.05)
-    run.add_argument("--monitor-only", action="store_true",
-                     help="observe and report; create, decide and apply nothing")
+    run.add_argument(
+        "--monitor-only",
+        action="store_true",
+        help="observe and report; create, decide and apply nothing",
+    )
     run.add_argument("--json", action="store_true", help="print the full results as JSON lines")
     run.set_defaults(handler=_run)
 
@@ -61,9 +65,11 @@ def _row(pattern: str, result: ModelResult) -> str:
         return f"{pattern:<24} FAILED  {message}"
     d = result.data
     p = f"{d.p_value:.4f}" if d.p_value is not None else "-"
-    return (f"{pattern:<24} ok      {d.feedback_collected:>8} {d.improvements_identified:>4} "
-            f"{d.improvements_validated:>4} {d.improvements_applied:>4} "
-            f"{d.performance_delta:>+8.3f} {p:>8}  {d.active_version_id}")
+    return (
+        f"{pattern:<24} ok      {d.feedback_collected:>8} {d.improvements_identified:>4} "
+        f"{d.improvements_validated:>4} {d.improvements_applied:>4} "
+        f"{d.performance_delta:>+8.3f} {p:>8}  {d.active_version_id}"
+    )
 
 
 async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -86,8 +92,10 @@ async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
         for result in results:
             print(result.model_dump_json())
     else:
-        print(f"{'pattern':<24} status  {'executions':>8} {'new':>4} {'val':>4} {'app':>4} "
-              f"{'delta':>8} {'p':>8}  active")
+        print(
+            f"{'pattern':<24} status  {'executions':>8} {'new':>4} {'val':>4} {'app':>4} "
+            f"{'delta':>8} {'p':>8}  active"
+        )
         for pattern, result in zip(patterns, results, strict=True):
             print(_row(pattern, result))
         failed = sum(not r.success for r in results)

@@ -33,7 +33,7 @@ class CliContext:
         return self._pool
 
     async def migrated_pool(self, *, max_size: int = 10) -> asyncpg.Pool:
-        """The embedded database is ours to migrate; a user's database must be upgraded explicitly."""
+        """The embedded database is ours to migrate; a user's database is upgraded explicitly."""
         pool = await self.pool(max_size=max_size)
         pending = [s for s in await status(pool) if not s.applied]
         if pending:

@@ -63,7 +63,9 @@ def load_migrations() -> list[Migration]:
     migrations.sort(key=lambda m: m.version)
     numbers = [m.version for m in migrations]
     if len(set(numbers)) != len(numbers):
-        raise ModelOnexError(EnumErrorCode.MIGRATION_ERROR, f"duplicate migration numbers: {numbers}")
+        raise ModelOnexError(
+            EnumErrorCode.MIGRATION_ERROR, f"duplicate migration numbers: {numbers}"
+        )
     return migrations
 
 

@@ -48,7 +48,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 def connection_error(dsn: str, exc: BaseException) -> ModelOnexError:
     """One line naming where we tried to go, never the password."""
     target = describe_dsn(dsn)
-    reason = redact_dsn(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    reason = redact_dsn(
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    )
     return ModelOnexError(
         EnumErrorCode.DATABASE_UNAVAILABLE,
         f"cannot connect to PostgreSQL at {target.describe()}: {reason}",
@@ -65,8 +67,14 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
             timeout=CONNECT_TIMEOUT_S,
             init=_init_connection,
         )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError,
-            socket.gaierror, ValueError) as exc:
+    except (
+        TimeoutError,
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        socket.gaierror,
+        ValueError,
+    ) as exc:
         raise connection_error(dsn, exc) from exc
     log.info("database_pool_open", target=describe_dsn(dsn).describe(), max_size=max_size)
     return pool

@@ -81,7 +81,10 @@ async def fetch_now(conn: asyncpg.Connection) -> datetime:
 
 
 async def window_stats(
-    conn: asyncpg.Connection, pattern_id: str, active_version_id: str | None, end: datetime,
+    conn: asyncpg.Connection,
+    pattern_id: str,
+    active_version_id: str | None,
+    end: datetime,
     days: int,
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
     """Per-version aggregates and error counts of the window; unversioned rows count as active."""

@@ -27,10 +27,22 @@ async def insert_improvement(conn: asyncpg.Connection, item: ModelPatternImprove
     await conn.execute(
         f"INSERT INTO improvements ({_COLUMNS}) VALUES "
         "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        item.improvement_id, item.pattern_id, item.base_version_id, item.candidate_version_id,
-        item.generator, data["improvement_type"], item.description, data["config_diff"],
-        item.expected_delta, data["risk"], data["status"], item.p_value, item.confidence,
-        item.performance_delta, item.decision_reason, item.correlation_id,
+        item.improvement_id,
+        item.pattern_id,
+        item.base_version_id,
+        item.candidate_version_id,
+        item.generator,
+        data["improvement_type"],
+        item.description,
+        data["config_diff"],
+        item.expected_delta,
+        data["risk"],
+        data["status"],
+        item.p_value,
+        item.confidence,
+        item.performance_delta,
+        item.decision_reason,
+        item.correlation_id,
     )
 
 
@@ -72,7 +84,12 @@ async def update_improvement(
 ) -> None:
     """Record a look's numbers; ``None`` keeps what was stored."""
     values: tuple[Any, ...] = (
-        improvement_id, status.value, p_value, confidence, performance_delta, decision_reason,
+        improvement_id,
+        status.value,
+        p_value,
+        confidence,
+        performance_delta,
+        decision_reason,
         correlation_id,
     )
     await conn.execute(

@@ -16,7 +16,9 @@ async def claim_run(
         "INSERT INTO loop_runs (correlation_id, pattern_id, status, input) "
         "VALUES ($1, $2, 'running', $3) ON CONFLICT (correlation_id) DO NOTHING "
         "RETURNING correlation_id",
-        correlation_id, pattern_id, contract,
+        correlation_id,
+        pattern_id,
+        contract,
     )
     if inserted is not None:
         return None
@@ -48,5 +50,9 @@ async def finish_run(
     await conn.execute(
         "UPDATE loop_runs SET status = $2, stages = $3, output = $4, error = $5, "
         "finished_at = now() WHERE correlation_id = $1",
-        correlation_id, "succeeded" if succeeded else "failed", stages, output, error,
+        correlation_id,
+        "succeeded" if succeeded else "failed",
+        stages,
+        output,
+        error,
     )

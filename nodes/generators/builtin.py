@@ -37,14 +37,16 @@ def timeout_headroom(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
         return []
     new = int(max(ctx.feedback.duration_p99 * 1.5, float(timeout) * 1.5))  # type: ignore[arg-type]
     timeout_share = 1.0 - ctx.feedback.success_rate
-    return [ModelProposal(
-        generator="timeout_headroom",
-        improvement_type=EnumImprovementType.RELIABILITY,
-        description=f"raise timeout_ms {timeout} -> {new}: executions time out near p99",
-        config_diff={"timeout_ms": ModelConfigChange(old=timeout, new=new)},
-        expected_delta=round(min(timeout_share, 0.5), 4),
-        risk=EnumRiskLevel.LOW,
-    )]
+    return [
+        ModelProposal(
+            generator="timeout_headroom",
+            improvement_type=EnumImprovementType.RELIABILITY,
+            description=f"raise timeout_ms {timeout} -> {new}: executions time out near p99",
+            config_diff={"timeout_ms": ModelConfigChange(old=timeout, new=new)},
+            expected_delta=round(min(timeout_share, 0.5), 4),
+            risk=EnumRiskLevel.LOW,
+        )
+    ]
 
 
 def retry_transient(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
@@ -54,27 +56,31 @@ def retry_transient(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
     transient = sum(e.count for e in ctx.feedback.top_errors if _TRANSIENT.search(e.message))
     if transient == 0:
         return []
-    return [ModelProposal(
-        generator="retry_transient",
-        improvement_type=EnumImprovementType.RELIABILITY,
-        description=f"raise max_retries {retries} -> {retries + 1}: {transient} transient errors",
-        config_diff={"max_retries": ModelConfigChange(old=retries, new=retries + 1)},
-        expected_delta=round(min(1.0 - ctx.feedback.success_rate, 0.5), 4),
-        risk=EnumRiskLevel.MEDIUM,
-    )]
+    return [
+        ModelProposal(
+            generator="retry_transient",
+            improvement_type=EnumImprovementType.RELIABILITY,
+            description=f"max_retries {retries} -> {retries + 1}: {transient} transient errors",
+            config_diff={"max_retries": ModelConfigChange(old=retries, new=retries + 1)},
+            expected_delta=round(min(1.0 - ctx.feedback.success_rate, 0.5), 4),
+            risk=EnumRiskLevel.MEDIUM,
+        )
+    ]
 
 
 def cache_for_latency(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
     if ctx.config.get("cache_enabled") is not False or not ctx.has_issue("slow"):
         return []
-    return [ModelProposal(
-        generator="cache_for_latency",
-        improvement_type=EnumImprovementType.PERFORMANCE,
-        description=f"enable the cache: p50 {ctx.feedback.duration_p50:.0f} ms is slow",
-        config_diff={"cache_enabled": ModelConfigChange(old=False, new=True)},
-        expected_delta=0.2,
-        risk=EnumRiskLevel.LOW,
-    )]
+    return [
+        ModelProposal(
+            generator="cache_for_latency",
+            improvement_type=EnumImprovementType.PERFORMANCE,
+            description=f"enable the cache: p50 {ctx.feedback.duration_p50:.0f} ms is slow",
+            config_diff={"cache_enabled": ModelConfigChange(old=False, new=True)},
+            expected_delta=0.2,
+            risk=EnumRiskLevel.LOW,
+        )
+    ]
 
 
 def smaller_batches(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
@@ -84,14 +90,16 @@ def smaller_batches(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
     if not ctx.has_issue("slow"):
         return []
     new = max(1, batch // 2)
-    return [ModelProposal(
-        generator="smaller_batches",
-        improvement_type=EnumImprovementType.PERFORMANCE,
-        description=f"halve batch_size {batch} -> {new}: p50 {ctx.feedback.duration_p50:.0f} ms",
-        config_diff={"batch_size": ModelConfigChange(old=batch, new=new)},
-        expected_delta=0.15,
-        risk=EnumRiskLevel.MEDIUM,
-    )]
+    return [
+        ModelProposal(
+            generator="smaller_batches",
+            improvement_type=EnumImprovementType.PERFORMANCE,
+            description=f"batch_size {batch} -> {new}: p50 {ctx.feedback.duration_p50:.0f} ms",
+            config_diff={"batch_size": ModelConfigChange(old=batch, new=new)},
+            expected_delta=0.15,
+            risk=EnumRiskLevel.MEDIUM,
+        )
+    ]
 
 
 def lower_temperature(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
@@ -101,14 +109,16 @@ def lower_temperature(ctx: ModelGeneratorContext) -> Sequence[ModelProposal]:
     if not ctx.has_issue("low_quality"):
         return []
     new = round(max(0.1, float(temperature) - 0.3), 2)  # type: ignore[arg-type]
-    return [ModelProposal(
-        generator="lower_temperature",
-        improvement_type=EnumImprovementType.QUALITY,
-        description=f"lower temperature {temperature} -> {new}: mean quality is low",
-        config_diff={"temperature": ModelConfigChange(old=temperature, new=new)},
-        expected_delta=0.1,
-        risk=EnumRiskLevel.MEDIUM,
-    )]
+    return [
+        ModelProposal(
+            generator="lower_temperature",
+            improvement_type=EnumImprovementType.QUALITY,
+            description=f"lower temperature {temperature} -> {new}: mean quality is low",
+            config_diff={"temperature": ModelConfigChange(old=temperature, new=new)},
+            expected_delta=0.1,
+            risk=EnumRiskLevel.MEDIUM,
+        )
+    ]
 
 
 BUILTIN_GENERATORS = {

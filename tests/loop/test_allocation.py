@@ -21,10 +21,17 @@ def test_same_answer_in_another_process() -> None:
         "a = Allocation.from_weights('p', {'p@1.1.0': 0.5, 'p@1.0.0': 0.5})\n"
         f"print(','.join(a.choose(f'user-{{i}}') for i in range({len(keys)})))"
     )
-    there = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        env={"PYTHONHASHSEED": "12345", "PATH": ""},
-    ).stdout.strip().split(",")
+    there = (
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": "12345", "PATH": ""},
+        )
+        .stdout.strip()
+        .split(",")
+    )
     assert here == there
     assert len(set(here)) == 2
 

@@ -18,9 +18,20 @@ from nodes.node_improvement_generator_compute import NodeImprovementGeneratorCom
 
 def _arm(**overrides: Any) -> ModelArmStats:
     values: dict[str, Any] = dict(
-        version_id="p@1.0.0", n=1000, successes=990, timeouts=0, duration_mean=50.0,
-        duration_var=100.0, duration_p50=40.0, duration_p95=90.0, duration_p99=120.0,
-        quality_n=1000, quality_mean=0.9, quality_var=0.01, rating_n=100, rating_mean=4.5,
+        version_id="p@1.0.0",
+        n=1000,
+        successes=990,
+        timeouts=0,
+        duration_mean=50.0,
+        duration_var=100.0,
+        duration_p50=40.0,
+        duration_p95=90.0,
+        duration_p99=120.0,
+        quality_n=1000,
+        quality_mean=0.9,
+        quality_var=0.01,
+        rating_n=100,
+        rating_mean=4.5,
         rating_var=0.5,
     )
     values.update(overrides)
@@ -58,20 +69,34 @@ def test_analyzer_flags(overrides: dict[str, Any], kind: str) -> None:
 
 def test_too_few_executions_raise_no_flags() -> None:
     stats = _arm(n=5, successes=0, duration_p50=9999.0)
-    analysis = NodeFeedbackAnalyzerCompute().analyze(ModelAnalyzeInput(
-        pattern_id="p", stats=[stats], thresholds=ModelAnalysisThresholds(min_executions=20)))
+    analysis = NodeFeedbackAnalyzerCompute().analyze(
+        ModelAnalyzeInput(
+            pattern_id="p", stats=[stats], thresholds=ModelAnalysisThresholds(min_executions=20)
+        )
+    )
     assert analysis.feedback[0].issues == []
 
 
-def _generate(config: dict[str, Any], feedback: ModelPatternFeedback,
-              feedback_type: EnumFeedbackType = EnumFeedbackType.ALL, slots: int = 5,
-              known: Sequence[dict[str, Any]] = (),
-              registry: GeneratorRegistry | None = None) -> list[ModelProposal]:
+def _generate(
+    config: dict[str, Any],
+    feedback: ModelPatternFeedback,
+    feedback_type: EnumFeedbackType = EnumFeedbackType.ALL,
+    slots: int = 5,
+    known: Sequence[dict[str, Any]] = (),
+    registry: GeneratorRegistry | None = None,
+) -> list[ModelProposal]:
     node = NodeImprovementGeneratorCompute(registry)
-    return node.generate(ModelGenerateInput(
-        pattern_id="p", base_version_id="p@1.0.0", base_config=config, feedback=feedback,
-        feedback_type=feedback_type, slots=slots, known_configs=list(known),
-    )).proposals
+    return node.generate(
+        ModelGenerateInput(
+            pattern_id="p",
+            base_version_id="p@1.0.0",
+            base_config=config,
+            feedback=feedback,
+            feedback_type=feedback_type,
+            slots=slots,
+            known_configs=list(known),
+        )
+    ).proposals
 
 
 def test_cache_proposed_for_slow_pattern_only() -> None:
@@ -92,10 +117,13 @@ def test_timeout_headroom_uses_p99() -> None:
 
 
 def test_retries_only_for_transient_errors() -> None:
-    transient = _feedback(successes=850, top_errors=[
-        ModelErrorCount(message="503 upstream unavailable", count=150)])
-    permanent = _feedback(successes=850, top_errors=[
-        ModelErrorCount(message="invalid input: schema mismatch", count=150)])
+    transient = _feedback(
+        successes=850, top_errors=[ModelErrorCount(message="503 upstream unavailable", count=150)]
+    )
+    permanent = _feedback(
+        successes=850,
+        top_errors=[ModelErrorCount(message="invalid input: schema mismatch", count=150)],
+    )
     [proposal] = _generate({"max_retries": 0}, transient)
     assert proposal.apply_to({"max_retries": 0}) == {"max_retries": 1}
     assert _generate({"max_retries": 0}, permanent) == []
@@ -112,7 +140,9 @@ def test_feedback_type_filters_and_slots_limit() -> None:
     feedback = _feedback(duration_p50=400.0, quality_mean=0.5)
     config = {"cache_enabled": False, "temperature": 0.9}
     assert {p.generator for p in _generate(config, feedback)} == {
-        "cache_for_latency", "lower_temperature"}
+        "cache_for_latency",
+        "lower_temperature",
+    }
     perf = _generate(config, feedback, EnumFeedbackType.PERFORMANCE)
     assert [p.generator for p in perf] == ["cache_for_latency"]
     quality = _generate(config, feedback, EnumFeedbackType.QUALITY)
@@ -129,11 +159,18 @@ def test_configs_already_tried_are_not_proposed_again() -> None:
 
 def test_custom_plugin_and_broken_plugin() -> None:
     def always_batch(ctx: ModelGeneratorContext) -> list[ModelProposal]:
-        return [ModelProposal(
-            generator="always_batch", improvement_type=EnumImprovementType.PERFORMANCE,
-            description="try batch 2", expected_delta=0.05, risk=EnumRiskLevel.HIGH,
-            config_diff={"batch_size": ModelConfigChange(old=ctx.config.get("batch_size"),
-                                                         new=2)})]
+        return [
+            ModelProposal(
+                generator="always_batch",
+                improvement_type=EnumImprovementType.PERFORMANCE,
+                description="try batch 2",
+                expected_delta=0.05,
+                risk=EnumRiskLevel.HIGH,
+                config_diff={
+                    "batch_size": ModelConfigChange(old=ctx.config.get("batch_size"), new=2)
+                },
+            )
+        ]
 
     def broken(ctx: ModelGeneratorContext) -> list[ModelProposal]:
         raise RuntimeError("boom")
@@ -142,9 +179,16 @@ def test_custom_plugin_and_broken_plugin() -> None:
     registry.register("always_batch", always_batch)
     registry.register("broken", broken)
     node = NodeImprovementGeneratorCompute(registry)
-    out = node.generate(ModelGenerateInput(
-        pattern_id="p", base_version_id="p@1.0.0", base_config={}, feedback=_feedback(),
-        feedback_type=EnumFeedbackType.PERFORMANCE, slots=3))
+    out = node.generate(
+        ModelGenerateInput(
+            pattern_id="p",
+            base_version_id="p@1.0.0",
+            base_config={},
+            feedback=_feedback(),
+            feedback_type=EnumFeedbackType.PERFORMANCE,
+            slots=3,
+        )
+    )
     assert [p.generator for p in out.proposals] == ["always_batch"]
     assert out.generator_errors == ["broken: RuntimeError: boom"]
     with pytest.raises(ValueError, match="unique"):

@@ -44,8 +44,11 @@ def test_invalid_contracts(field: str, value: Any, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("values", "monitor"),
-    [({"enable_ab_testing": False}, True), ({"auto_apply_threshold": 1.0}, True),
-     ({"auto_apply_threshold": 0.99}, False)],
+    [
+        ({"enable_ab_testing": False}, True),
+        ({"auto_apply_threshold": 1.0}, True),
+        ({"auto_apply_threshold": 0.99}, False),
+    ],
 )
 def test_monitor_only_profile(values: dict[str, Any], monitor: bool) -> None:
     assert ModelFeedbackLoopInput(pattern_id="p", **values).monitor_only is monitor

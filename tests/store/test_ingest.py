@@ -121,8 +121,10 @@ def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow(
-                {k: json.dumps(v) if isinstance(v, dict) else ("" if v is None else v)
-                 for k, v in row.items()}
+                {
+                    k: json.dumps(v) if isinstance(v, dict) else ("" if v is None else v)
+                    for k, v in row.items()
+                }
             )
 
 
@@ -141,7 +143,9 @@ def test_file_reader_round_trips(tmp_path: Path, writer: object) -> None:
 def _cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "nodes.cli.main", "--dsn", dsn, *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

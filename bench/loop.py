@@ -1,0 +1,134 @@
+"""Full loop runs on PostgreSQL: (a) one pattern, 1,000 executions over two arms, median ms;
+(b) 1,000 patterns x 1,000 executions through ``run_many``, total seconds.
+
+Setup (registering, creating each pattern's candidate, ingesting by COPY) is not timed. The
+arms are equal in truth, so every timed run does the same work: collect, analyze, generate
+(no free slot), validate, record the look, track. Run: python bench/loop.py [--patterns N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from examples.simulator import PatternTruth, ProductionSimulator
+
+from bench._db import bench_pool
+from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from nodes.db.pool import Pool
+from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
+
+TRUTH = PatternTruth(
+    base_latency_ms=300.0,
+    latency_sigma=0.5,
+    transient_error_rate=0.01,
+    permanent_failure_rate=0.0,
+    cache_hit_rate=0.0,
+    batch_latency_factor=0.0,
+    base_quality=0.85,
+    quality_temp_slope=0.0,
+    cost_per_attempt_usd=0.001,
+)
+# Slow enough to be flagged, so the cache generator proposes a candidate; with a cache hit
+# rate of 0 the candidate is truly equal to the control (an A/A experiment).
+CONFIG = {"cache_enabled": False, "timeout_ms": 10_000}
+
+
+async def _prepare(
+    pool: Pool,
+    orchestrator: NodeFeedbackLoopOrchestrator,
+    patterns: list[str],
+    executions: int,
+    as_of: datetime,
+) -> None:
+    registry = NodePatternRegistryEffect(pool)
+    simulator = ProductionSimulator({p: TRUTH for p in patterns}, seed=1)
+    start = as_of - timedelta(hours=2)
+    seed_rows = []
+    for pattern in patterns:
+        await registry.register_pattern(pattern, CONFIG)
+        seed_rows += simulator.simulate(pattern, f"{pattern}@1.0.0", CONFIG, 40, start=start)
+    ingest = NodeExecutionIngestEffect(pool)
+    await ingest.ingest_executions(seed_rows)
+    first = await orchestrator.run_many(
+        [
+            ModelFeedbackLoopInput(pattern_id=p, as_of=start + timedelta(minutes=5))
+            for p in patterns
+        ],
+        concurrency=8,
+    )
+    assert all(r.success and r.data and r.data.versions_created for r in first), first[0]
+    rows = []
+    for pattern in patterns:
+        for version in (f"{pattern}@1.0.0", f"{pattern}@1.1.0"):
+            rows += simulator.simulate(
+                pattern,
+                version,
+                CONFIG,
+                executions // 2,
+                start=start + timedelta(minutes=10),
+                spacing_s=0.5,
+            )
+    for chunk in range(0, len(rows), 200_000):
+        await ingest.ingest_executions(rows[chunk : chunk + 200_000])
+
+
+async def single(repeats: int) -> str:
+    async with bench_pool() as pool:
+        orchestrator = NodeFeedbackLoopOrchestrator(pool)
+        as_of = datetime.now(UTC)
+        await _prepare(pool, orchestrator, ["bench_single"], 1000, as_of)
+        timings = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            result = await orchestrator.execute_orchestration(
+                ModelFeedbackLoopInput(pattern_id="bench_single", as_of=as_of)
+            )
+            timings.append((time.perf_counter() - started) * 1000)
+            assert result.success and result.data and result.data.feedback_collected == 1040
+    return (
+        f"loop (a) 1 pattern x 1,000 executions, full loop: median "
+        f"{statistics.median(timings):.1f} ms over {repeats} runs "
+        f"(min {min(timings):.1f}, max {max(timings):.1f})"
+    )
+
+
+async def many(patterns: int, executions: int, concurrency: int) -> str:
+    async with bench_pool(max_size=concurrency + 2) as pool:
+        orchestrator = NodeFeedbackLoopOrchestrator(pool)
+        as_of = datetime.now(UTC)
+        names = [f"bench_{i:05d}" for i in range(patterns)]
+        await _prepare(pool, orchestrator, names, executions, as_of)
+        contracts = [ModelFeedbackLoopInput(pattern_id=p, as_of=as_of) for p in names]
+        started = time.perf_counter()
+        results = await orchestrator.run_many(contracts, concurrency=concurrency)
+        elapsed = time.perf_counter() - started
+        assert all(r.success for r in results), next(r for r in results if not r.success)
+    return (
+        f"loop (b) {patterns:,} patterns x {executions:,} executions via run_many "
+        f"(concurrency {concurrency}): {elapsed:.2f} s total, "
+        f"{elapsed / patterns * 1000:.1f} ms per pattern"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patterns", type=int, default=1000)
+    parser.add_argument("--executions", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--only", choices=("a", "b"))
+    args = parser.parse_args()
+    if args.only != "b":
+        print(asyncio.run(single(args.repeats)))
+    if args.only != "a":
+        print(asyncio.run(many(args.patterns, args.executions, args.concurrency)))
