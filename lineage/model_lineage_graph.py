@@ -1,0 +1,373 @@
+"""The lineage of pattern versions: a plain ``networkx.DiGraph`` with attributes, plus the
+invariants (acyclic, no dangling edge, one active version per pattern) and traversals.
+
+Nodes are version ids (``pattern@1.2.0``) carrying the version's fields; an edge
+``parent -> child`` carries ``relations``, a dict relation -> correlation id, because one pair can
+be linked twice (a candidate is ``derived_from`` the active version and later becomes its
+``improved_version``). Edges never cross patterns, so a pattern's component is the unit of
+loading, locking and cycle checks.
+
+Mutations are validated before they touch the graph. Inside ``atomic()`` each mutation records
+its inverse, so a failed database transaction can put the graph back exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import networkx as nx
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.enum_lineage_relation import EnumLineageRelation
+from contracts.enum_version_status import EnumVersionStatus
+from contracts.model_onex_error import ModelOnexError
+from contracts.model_pattern_version import ModelPatternVersion
+from lineage.config_diff import ConfigChange, config_diff
+
+Relations = Collection[EnumLineageRelation] | EnumLineageRelation | None
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def invariant_error(message: str, **details: Any) -> ModelOnexError:
+    return ModelOnexError(EnumErrorCode.LINEAGE_INVARIANT, message, details=details)
+
+
+def version_attrs(version: ModelPatternVersion) -> dict[str, Any]:
+    """The node attributes of a version (what ``to_version`` reads back)."""
+    return {
+        "pattern_id": version.pattern_id,
+        "version": version.version,
+        "status": version.status.value,
+        "config": version.config,
+        "traffic_weight": version.traffic_weight,
+        "metrics": version.metrics,
+        "correlation_id": version.correlation_id,
+        "created_at": version.created_at,
+    }
+
+
+def relation_values(relation: Relations) -> frozenset[str] | None:
+    if relation is None:
+        return None
+    if isinstance(relation, EnumLineageRelation):
+        return frozenset({relation.value})
+    return frozenset(EnumLineageRelation(r).value for r in relation)
+
+
+class ModelLineageGraph:
+    """Keeps the seed's names: ``get_lineage_path``, ``get_ancestors``, ``get_descendants``."""
+
+    def __init__(self, graph: nx.DiGraph | None = None) -> None:
+        self.graph: nx.DiGraph = graph if graph is not None else nx.DiGraph()
+        self._active: dict[str, str] = {}
+        self._journal: list[Callable[[], None]] | None = None
+        for vid, attrs in self.graph.nodes(data=True):
+            if attrs["status"] == EnumVersionStatus.ACTIVE.value:
+                self._claim_active(attrs["pattern_id"], vid)
+
+    # ------------------------------------------------------------------ reading
+    def __contains__(self, version_id: object) -> bool:
+        return version_id in self.graph
+
+    def __len__(self) -> int:
+        return int(self.graph.number_of_nodes())
+
+    def _attrs(self, version_id: str) -> dict[str, Any]:
+        try:
+            attrs: dict[str, Any] = self.graph.nodes[version_id]
+        except KeyError:
+            raise ModelOnexError(
+                EnumErrorCode.NOT_FOUND, f"no version {version_id!r} in the lineage graph"
+            ) from None
+        return attrs
+
+    def version(self, version_id: str) -> ModelPatternVersion:
+        attrs = self._attrs(version_id)
+        return ModelPatternVersion(
+            pattern_id=attrs["pattern_id"],
+            version=attrs["version"],
+            status=EnumVersionStatus(attrs["status"]),
+            config=attrs["config"],
+            traffic_weight=attrs["traffic_weight"],
+            metrics=attrs["metrics"],
+            correlation_id=attrs["correlation_id"],
+            created_at=attrs["created_at"],
+        )
+
+    def pattern_ids(self) -> list[str]:
+        return sorted({attrs["pattern_id"] for _, attrs in self.graph.nodes(data=True)})
+
+    def version_ids(self, pattern_id: str) -> list[str]:
+        return [v for v, attrs in self.graph.nodes(data=True) if attrs["pattern_id"] == pattern_id]
+
+    def relations(self, parent_id: str, child_id: str) -> dict[EnumLineageRelation, UUID | None]:
+        data = self.graph.get_edge_data(parent_id, child_id)
+        if data is None:
+            return {}
+        return {EnumLineageRelation(r): cid for r, cid in data["relations"].items()}
+
+    def edges(self) -> Iterator[tuple[str, str, EnumLineageRelation, UUID | None]]:
+        for parent, child, data in self.graph.edges(data=True):
+            for relation, cid in data["relations"].items():
+                yield parent, child, EnumLineageRelation(relation), cid
+
+    # ---------------------------------------------------------------- traversal
+    def _walk(
+        self, version_id: str, *, up: bool, relation: Relations, max_depth: int | None
+    ) -> set[str]:
+        self._attrs(version_id)
+        wanted = relation_values(relation)
+        if wanted is None and max_depth is None:
+            found: set[str] = (
+                nx.ancestors(self.graph, version_id)
+                if up
+                else nx.descendants(self.graph, version_id)
+            )
+            return found
+        if max_depth is not None and max_depth < 0:
+            raise ValueError(f"max_depth must be >= 0, got {max_depth}")
+        adjacency = self.graph.pred if up else self.graph.succ
+        seen: set[str] = set()
+        frontier = deque([(version_id, 0)])
+        while frontier:
+            node, depth = frontier.popleft()
+            if max_depth is not None and depth >= max_depth:
+                continue
+            for neighbour, data in adjacency[node].items():
+                if neighbour in seen or (
+                    wanted is not None and wanted.isdisjoint(data["relations"])
+                ):
+                    continue
+                seen.add(neighbour)
+                frontier.append((neighbour, depth + 1))
+        seen.discard(version_id)
+        return seen
+
+    def get_ancestors(
+        self, version_id: str, *, relation: Relations = None, max_depth: int | None = None
+    ) -> set[str]:
+        """Every version this one descends from, optionally only along ``relation`` edges and
+        at most ``max_depth`` hops up."""
+        return self._walk(version_id, up=True, relation=relation, max_depth=max_depth)
+
+    def get_descendants(
+        self, version_id: str, *, relation: Relations = None, max_depth: int | None = None
+    ) -> set[str]:
+        return self._walk(version_id, up=False, relation=relation, max_depth=max_depth)
+
+    def _order_key(self, version_id: str) -> tuple[datetime, tuple[int, ...], str]:
+        attrs = self.graph.nodes[version_id]
+        semver = tuple(int(part) for part in attrs["version"].split("."))
+        return attrs["created_at"] or _EPOCH, semver, version_id
+
+    def roots(self, pattern_id: str) -> list[str]:
+        return sorted(
+            (v for v in self.version_ids(pattern_id) if self.graph.in_degree(v) == 0),
+            key=self._order_key,
+        )
+
+    def get_lineage_path(self, version_id: str) -> list[str]:
+        """Root -> ``version_id`` along the fewest hops from the pattern's oldest root."""
+        ancestors = self.get_ancestors(version_id)
+        roots = sorted((a for a in ancestors if self.graph.in_degree(a) == 0), key=self._order_key)
+        if not roots:
+            return [version_id]
+        path: list[str] = nx.shortest_path(self.graph, roots[0], version_id)
+        return path
+
+    def lowest_common_ancestor(self, first: str, second: str) -> str | None:
+        """The common ancestor (either version itself included) nearest to both; ties go to the
+        newest. None when the two share no history."""
+        common = (self.get_ancestors(first) | {first}) & (self.get_ancestors(second) | {second})
+        if not common:
+            return None
+        # The lowest ones are those with no descendant inside the common set.
+        lowest = [c for c in common if common.isdisjoint(self.graph.succ[c])]
+        return max(lowest, key=self._order_key)
+
+    def head(self, pattern_id: str) -> ModelPatternVersion | None:
+        """The pattern's active version."""
+        active = self._active.get(pattern_id)
+        return self.version(active) if active is not None else None
+
+    def history(self, pattern_id: str) -> list[ModelPatternVersion]:
+        """The pattern's versions in creation order (semver breaks ties)."""
+        return [self.version(v) for v in sorted(self.version_ids(pattern_id), key=self._order_key)]
+
+    def config_diff(self, first: str, second: str) -> list[ConfigChange]:
+        """How ``second``'s config differs from ``first``'s."""
+        return config_diff(self._attrs(first)["config"], self._attrs(second)["config"])
+
+    def component(self, pattern_id: str) -> ModelLineageGraph:
+        """A copy of one pattern's versions and edges."""
+        return ModelLineageGraph(self.graph.subgraph(self.version_ids(pattern_id)).copy())
+
+    # -------------------------------------------------------------- invariants
+    def _claim_active(self, pattern_id: str, version_id: str) -> None:
+        holder = self._active.get(pattern_id)
+        if holder is not None and holder != version_id:
+            raise invariant_error(
+                f"pattern {pattern_id!r} already has an active version ({holder}); archive it "
+                f"before activating {version_id}",
+                pattern_id=pattern_id,
+                active=holder,
+                version_id=version_id,
+            )
+        self._active[pattern_id] = version_id
+
+    def check_invariants(self) -> None:
+        """For a graph built or loaded in bulk: acyclic, edges within one pattern."""
+        if not nx.is_directed_acyclic_graph(self.graph):
+            cycle = nx.find_cycle(self.graph)
+            raise invariant_error(f"the lineage graph has a cycle: {cycle}", cycle=cycle)
+        nodes = self.graph.nodes
+        for parent, child in self.graph.edges():
+            if nodes[parent]["pattern_id"] != nodes[child]["pattern_id"]:
+                raise invariant_error(f"edge {parent} -> {child} crosses patterns")
+
+    # --------------------------------------------------------------- mutation
+    def _record(self, undo: Callable[[], None]) -> None:
+        if self._journal is not None:
+            self._journal.append(undo)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All mutations inside happen, or (on any exception) none of them is left behind."""
+        outer, self._journal = self._journal, []
+        try:
+            yield
+        except BaseException:
+            for undo in reversed(self._journal):
+                undo()
+            raise
+        finally:
+            inner, self._journal = self._journal, outer
+        if outer is not None:
+            outer.extend(inner)
+
+    def add_version(self, version: ModelPatternVersion) -> None:
+        vid = version.version_id
+        if vid in self.graph:
+            raise invariant_error(f"version {vid} already exists", version_id=vid)
+        if version.status is EnumVersionStatus.ACTIVE:
+            self._claim_active(version.pattern_id, vid)
+        self.graph.add_node(vid, **version_attrs(version))
+
+        def undo() -> None:
+            self.graph.remove_node(vid)
+            if self._active.get(version.pattern_id) == vid:
+                del self._active[version.pattern_id]
+
+        self._record(undo)
+
+    def add_edge(
+        self,
+        parent_id: str,
+        child_id: str,
+        relation: EnumLineageRelation,
+        *,
+        correlation_id: UUID | None = None,
+    ) -> None:
+        check_edge(self, parent_id, child_id)
+        relation = EnumLineageRelation(relation)
+        if nx.has_path(self.graph, child_id, parent_id):
+            raise invariant_error(
+                f"edge {parent_id} -> {child_id} would close a cycle ({child_id} is already an "
+                f"ancestor of {parent_id})",
+                parent_id=parent_id,
+                child_id=child_id,
+            )
+        data = self.graph.get_edge_data(parent_id, child_id)
+        if data is None:
+            self.graph.add_edge(parent_id, child_id, relations={relation.value: correlation_id})
+            self._record(lambda: self.graph.remove_edge(parent_id, child_id))
+        elif relation.value not in data["relations"]:
+            data["relations"][relation.value] = correlation_id
+            self._record(lambda: data["relations"].pop(relation.value))
+
+    def set_status(self, version_id: str, status: EnumVersionStatus) -> None:
+        attrs = self._attrs(version_id)
+        old, pattern_id = attrs["status"], attrs["pattern_id"]
+        if status is EnumVersionStatus.ACTIVE:
+            self._claim_active(pattern_id, version_id)
+        elif self._active.get(pattern_id) == version_id:
+            del self._active[pattern_id]
+        attrs["status"] = status.value
+
+        def undo() -> None:
+            attrs["status"] = old
+            if self._active.get(pattern_id) == version_id:
+                del self._active[pattern_id]
+            if old == EnumVersionStatus.ACTIVE.value:
+                self._active[pattern_id] = version_id
+
+        self._record(undo)
+
+    def update_attrs(self, version_id: str, **values: Any) -> None:
+        """Traffic weight or metric snapshot; never status (use ``set_status``)."""
+        attrs = self._attrs(version_id)
+        if not values.keys() <= {"traffic_weight", "metrics"}:
+            raise ValueError(f"only traffic_weight and metrics can change, got {sorted(values)}")
+        before = {key: attrs[key] for key in values}
+        attrs.update(values)
+        self._record(lambda: attrs.update(before))
+
+    def replace_pattern(self, pattern_id: str, component: ModelLineageGraph) -> None:
+        """Swap in a freshly loaded copy of one pattern's component."""
+        foreign = set(component.pattern_ids()) - {pattern_id}
+        if foreign:
+            raise ValueError(f"component of {pattern_id!r} holds other patterns: {sorted(foreign)}")
+        self.graph.remove_nodes_from(self.version_ids(pattern_id))
+        self._active.pop(pattern_id, None)
+        self.graph.update(component.graph)
+        if pattern_id in component._active:
+            self._active[pattern_id] = component._active[pattern_id]
+
+
+def check_edge(graph: ModelLineageGraph, parent_id: str, child_id: str) -> None:
+    """No self-edge, no dangling end, no edge across patterns."""
+    if parent_id == child_id:
+        raise invariant_error(f"a version cannot be its own parent ({parent_id})")
+    for end in (parent_id, child_id):
+        if end not in graph.graph:
+            raise invariant_error(f"edge {parent_id} -> {child_id}: no version {end}", missing=end)
+    nodes = graph.graph.nodes
+    if nodes[parent_id]["pattern_id"] != nodes[child_id]["pattern_id"]:
+        raise invariant_error(
+            f"edge {parent_id} -> {child_id} crosses patterns; lineage stays within a pattern"
+        )
+
+
+def build_graph(
+    versions: Iterable[Mapping[str, Any]],
+    edges: Iterable[tuple[str, str, str, UUID | None]],
+) -> ModelLineageGraph:
+    """Bulk construction from stored rows (node attribute dicts keyed by ``version_id``)."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from((row["version_id"], version_row_attrs(row)) for row in versions)
+    succ = graph.succ
+    for parent, child, relation, cid in edges:
+        data = succ[parent].get(child)
+        if data is None:
+            graph.add_edge(parent, child, relations={relation: cid})
+        else:
+            data["relations"][relation] = cid
+    return ModelLineageGraph(graph)
+
+
+def version_row_attrs(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "pattern_id": row["pattern_id"],
+        "version": row["version"],
+        "status": row["status"],
+        "config": row["config"],
+        "traffic_weight": row["traffic_weight"],
+        "metrics": row["metrics"],
+        "correlation_id": row["correlation_id"],
+        "created_at": row["created_at"],
+    }
