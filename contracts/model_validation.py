@@ -37,6 +37,12 @@ class ModelValidateInput(BaseModel):
     significance_level: float = Field(gt=0, le=0.5)
     auto_apply_threshold: float = Field(ge=0, le=1)
     min_sample_size: int = Field(ge=2)
+    min_relative_effect: float = Field(
+        default=0.02,
+        ge=0,
+        description="smallest improvement worth keeping: a candidate whose optimistic (upper "
+        "95 % CI) improvement is below it is rejected as futile",
+    )
 
 
 class ModelMetricTest(BaseModel):
@@ -48,6 +54,10 @@ class ModelMetricTest(BaseModel):
     p_value: float = Field(ge=0, le=1)
     adjusted_p_value: float = Field(ge=0, le=1)
     delta: float
+    delta_ci_low: float
+    delta_ci_high: float
+    effect_size: float = Field(description="Cohen's d (means) or Cohen's h (rates)")
+    power: float = Field(ge=0, le=1, description="achieved power at the observed effect")
     better: bool
     worse: bool
 
@@ -73,3 +83,18 @@ class ModelValidateOutput(BaseModel):
     model_config = _FROZEN
 
     results: list[ModelValidationResult]
+
+    def headline(self) -> ModelValidationResult | None:
+        """The result a run reports: an applied one first, then one for review, then the
+        strongest evidence (smallest p-value)."""
+        rank = {
+            EnumDecision.APPLY: 0,
+            EnumDecision.REVIEW: 1,
+            EnumDecision.REJECT: 2,
+            EnumDecision.CONTINUE: 2,
+        }
+        return min(
+            self.results,
+            key=lambda r: (rank[r.decision], 1.0 if r.p_value is None else r.p_value),
+            default=None,
+        )
