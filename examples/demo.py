@@ -15,12 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from examples.simulator import DEMO_PATTERNS, ProductionSimulator
-
 from contracts.enum_loop import EnumFeedbackType, EnumImprovementStatus
 from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from contracts.model_pattern_improvement import ModelPatternImprovement
+from examples.simulator import DEMO_PATTERNS, ProductionSimulator
 from nodes.db.pool import Pool
 from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
@@ -159,11 +158,16 @@ async def _report(
             )
             out(f"\n{pattern_id} lineage:")
             for version in sorted(versions.values(), key=lambda v: v.semver):
-                parents = orchestrator.lineage_graph.get_ancestors(version.version_id)
+                graph = orchestrator.lineage_graph
+                parents = ", ".join(
+                    f"{parent.split('@')[1]} ({'+'.join(sorted(graph.relations(parent, vid)))})"
+                    for vid in [version.version_id]
+                    for parent in sorted(graph.graph.pred[vid])
+                )
                 marker = " <- active" if version.status is EnumVersionStatus.ACTIVE else ""
                 out(
-                    f"  {version.version:<8} {version.status.value:<9} "
-                    f"from {', '.join(sorted(parents)) or '-':<28} {version.config}{marker}"
+                    f"  {version.version:<7} {version.status.value:<9} "
+                    f"parents: {parents or '-':<40} {version.config}{marker}"
                 )
             checks = []
             for improvement in applied:

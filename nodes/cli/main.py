@@ -19,6 +19,9 @@ from nodes.logging_setup import configure_logging
 COMMAND_MODULES = (
     "nodes.cli.cmd_db",
     "nodes.cli.cmd_ingest",
+    "nodes.cli.cmd_patterns",
+    "nodes.cli.cmd_run",
+    "nodes.cli.cmd_review",
     "nodes.cli.cmd_demo",
 )
 

@@ -48,16 +48,20 @@ _SCORED = """
     FROM hook_executions
 """
 
+_IN_WINDOW = (
+    "pattern_id = $1 AND started_at > $3::timestamptz - make_interval(days => $4) "
+    "AND started_at <= $3"
+)
+
 _WINDOW_STATS = f"""
 WITH w AS ({_SCORED}
-    WHERE pattern_id = $1 AND started_at > $3 - make_interval(days => $4) AND started_at <= $3)
+    WHERE {_IN_WINDOW})
 SELECT vid AS version_id, {_AGGREGATES} FROM w GROUP BY vid
 """
 
 _WINDOW_ERRORS = f"""
 WITH w AS ({_SCORED}
-    WHERE pattern_id = $1 AND started_at > $3 - make_interval(days => $4) AND started_at <= $3
-      AND error_message IS NOT NULL)
+    WHERE {_IN_WINDOW} AND error_message IS NOT NULL)
 SELECT vid AS version_id, error_message, count(*)::int AS count
 FROM w GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200
 """
