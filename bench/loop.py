@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from examples.simulator import PatternTruth, ProductionSimulator
-
 from bench._db import bench_pool
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from examples.simulator import PatternTruth, ProductionSimulator
 from nodes.db.pool import Pool
 from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator

@@ -1,0 +1,67 @@
+"""A pattern on the simulated production system, driven cycle by cycle like a scheduler would."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from examples.simulator import DEMO_PATTERNS, ProductionSimulator
+from lineage import NodeLineageStoreEffect
+from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+CYCLE = timedelta(hours=1)
+
+
+class Scenario:
+    def __init__(self, pool: asyncpg.Pool, demo_pattern: str, *, seed: int = 3) -> None:
+        self.pool = pool
+        self.pattern_id = demo_pattern
+        truth, self.config = DEMO_PATTERNS[demo_pattern]
+        self.simulator = ProductionSimulator({demo_pattern: truth}, seed=seed)
+        self.allocator = NodeTrafficAllocatorEffect(pool, ttl_s=0.0)
+        self.cycle = 0
+
+    async def register(self) -> None:
+        await NodePatternRegistryEffect(self.pool).register_pattern(self.pattern_id, self.config)
+
+    @property
+    def as_of(self) -> datetime:
+        return T0 + self.cycle * CYCLE
+
+    async def traffic(self, requests: int) -> dict[str, int]:
+        """One cycle of requests routed by assign(); returns executions per version."""
+        start = self.as_of
+        units: dict[str, list[str]] = defaultdict(list)
+        for i in range(requests):
+            key = f"{self.cycle}-{i}"
+            units[await self.allocator.assign(self.pattern_id, key)].append(key)
+        async with self.pool.acquire() as conn:
+            versions = await NodeLineageStoreEffect().list_versions(conn, self.pattern_id)
+        configs = {v.version_id: v.config for v in versions}
+        rows: list[dict[str, Any]] = []
+        for vid, keys in sorted(units.items()):
+            rows += self.simulator.simulate(
+                self.pattern_id,
+                vid,
+                configs[vid],
+                len(keys),
+                start=start,
+                spacing_s=CYCLE.total_seconds() / (requests + 1),
+                unit_keys=keys,
+            )
+        await NodeExecutionIngestEffect(self.pool).ingest_executions(rows)
+        self.cycle += 1
+        return {vid: len(keys) for vid, keys in units.items()}
+
+    def contract(self, **overrides: Any) -> ModelFeedbackLoopInput:
+        return ModelFeedbackLoopInput(pattern_id=self.pattern_id, as_of=self.as_of, **overrides)
+
+    async def close(self) -> None:
+        await self.allocator.close()
