@@ -15,7 +15,8 @@ from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
 from nodes.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
 
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
+# Recent, so that runs without ``as_of`` (the CLI's) see the traffic in their 7-day window.
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
 CYCLE = timedelta(hours=1)
 
 

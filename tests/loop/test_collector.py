@@ -1,0 +1,68 @@
+"""The collect stage: per-version aggregates computed in SQL equal numpy's on the same rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import numpy as np
+import pytest
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.model_collect import ModelCollectInput
+from contracts.model_onex_error import ModelOnexError
+from lineage import NodeLineageStoreEffect
+from nodes.node_execution_collector_effect import NodeExecutionCollectorEffect
+from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
+from tests.factories import execution_rows
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+async def test_window_aggregates_match_numpy(pool: asyncpg.Pool) -> None:
+    await NodePatternRegistryEffect(pool).register_pattern("api_debug", {"timeout_ms": 100})
+    versioned = execution_rows(500, version_id="api_debug@1.0.0", seed=1, now=NOW)
+    unversioned = execution_rows(300, seed=2, now=NOW)  # hooks that log no version: the active
+    too_old = execution_rows(50, seed=3, now=NOW - timedelta(days=8))
+    for row in unversioned[:40]:
+        row["error_message"] = "503 upstream unavailable"
+        row["status"] = "error"
+    await NodeExecutionIngestEffect(pool).ingest_executions(versioned + unversioned + too_old)
+
+    window = [r for r in versioned + unversioned if r["started_at"] > NOW - timedelta(days=7)]
+    durations = np.array([r["duration_ms"] for r in window])
+    scores = np.array([r["quality_results"]["score"] for r in window])
+    ratings = np.array([r["user_rating"] for r in window], dtype=float)
+    async with pool.acquire() as conn:
+        out = await NodeExecutionCollectorEffect(NodeLineageStoreEffect()).collect(
+            conn, ModelCollectInput(pattern_id="api_debug", time_window_days=7, as_of=NOW)
+        )
+    assert out.feedback_collected == len(window) and out.active.version_id == "api_debug@1.0.0"
+    (stats,) = out.window_stats
+    assert stats.version_id == "api_debug@1.0.0" and stats.n == len(window)
+    assert stats.successes == sum(r["status"] == "success" for r in window)
+    assert stats.duration_mean == pytest.approx(durations.mean(), rel=1e-12)
+    assert stats.duration_var == pytest.approx(durations.var(ddof=1), rel=1e-9)
+    assert stats.log_duration_mean == pytest.approx(np.log1p(durations).mean(), rel=1e-12)
+    assert stats.log_duration_var == pytest.approx(np.log1p(durations).var(ddof=1), rel=1e-9)
+    p50, p95, p99 = np.percentile(durations, [50, 95, 99])
+    assert (stats.duration_p50, stats.duration_p95, stats.duration_p99) == pytest.approx(
+        (p50, p95, p99), rel=1e-12
+    )
+    assert stats.quality_mean == pytest.approx(scores.mean(), rel=1e-12)
+    assert stats.rating_var == pytest.approx(ratings.var(ddof=1), rel=1e-9)
+    assert stats.top_errors[0].message == "503 upstream unavailable"
+    assert stats.top_errors[0].count == sum(
+        r.get("error_message") == "503 upstream unavailable" for r in window
+    )
+    assert out.experiments == []
+
+
+async def test_unknown_pattern_is_a_clear_error(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(ModelOnexError) as exc:
+            await NodeExecutionCollectorEffect(NodeLineageStoreEffect()).collect(
+                conn, ModelCollectInput(pattern_id="nope", time_window_days=7)
+            )
+    assert exc.value.code is EnumErrorCode.NOT_FOUND and "register it first" in exc.value.message
