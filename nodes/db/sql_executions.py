@@ -69,12 +69,11 @@ FROM w GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200
 # An experiment starts with the candidate's first execution; the control is the active
 # version's traffic from then on, so both arms cover the same period.
 _EXPERIMENT_STATS = f"""
-WITH start AS (
-    SELECT min(started_at) AS t0 FROM hook_executions
-    WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4
-), arms AS ({_SCORED}, start
-    WHERE pattern_id = $1 AND version_id IN ($2, $3)
-      AND started_at >= start.t0 AND started_at <= $4)
+WITH arms AS ({_SCORED}
+    WHERE pattern_id = $1 AND version_id IN ($2, $3) AND started_at <= $4
+      AND started_at >= (  -- a scalar subquery: evaluated once, whatever the planner's stats
+          SELECT min(started_at) FROM hook_executions
+          WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4))
 SELECT vid AS version_id, {_AGGREGATES} FROM arms GROUP BY vid
 """
 
