@@ -73,7 +73,7 @@ class _BatchValidator:
                     "text": f"{self.name(index)}: {where}: {err['msg']}",
                 }
             )
-        shown = "; ".join(p["text"] for p in problems[:_MAX_ERRORS_SHOWN])
+        shown = "; ".join(str(p["text"]) for p in problems[:_MAX_ERRORS_SHOWN])
         more = len(problems) - _MAX_ERRORS_SHOWN
         return ModelOnexError(
             EnumErrorCode.INVALID_INPUT,

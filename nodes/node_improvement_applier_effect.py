@@ -29,12 +29,6 @@ class NodeImprovementApplierEffect:
         touched: list[str] = []
         active: str | None = None
         for result in sorted(contract.results, key=lambda r: r.decision is EnumDecision.APPLY):
-            numbers = {
-                "p_value": result.p_value,
-                "confidence": result.confidence,
-                "performance_delta": result.performance_delta,
-            }
-            common = {"correlation_id": contract.correlation_id, **numbers}
             if result.decision is EnumDecision.APPLY:
                 improvement = await self._store.promote(
                     conn,
@@ -42,7 +36,10 @@ class NodeImprovementApplierEffect:
                     action="apply",
                     actor=contract.actor,
                     reason=result.reason,
-                    **common,
+                    correlation_id=contract.correlation_id,
+                    p_value=result.p_value,
+                    confidence=result.confidence,
+                    performance_delta=result.performance_delta,
                 )
                 out["applied"].append(result.improvement_id)
                 active = result.candidate_version_id
@@ -67,7 +64,10 @@ class NodeImprovementApplierEffect:
                     actor=contract.actor,
                     reason=result.reason,
                     candidate_traffic=contract.candidate_traffic,
-                    **common,
+                    correlation_id=contract.correlation_id,
+                    p_value=result.p_value,
+                    confidence=result.confidence,
+                    performance_delta=result.performance_delta,
                 )
                 out["rejected"].append(result.improvement_id)
                 touched.append(result.candidate_version_id)

