@@ -106,7 +106,13 @@ def _imports_and_calls(module_name: str) -> tuple[set[str], set[str]]:
 
 PURE_MODULES = [
     _load(p)["module"] for p in CONTRACT_FILES if _load(p)["node_type"] == "compute"
-] + ["nodes.allocation", "nodes.generators.builtin", "nodes.generators.registry"]
+] + [
+    "nodes.allocation",
+    "nodes.generators.builtin",
+    "nodes.generators.registry",
+    *sorted(f"nodes.stats.{p.stem}" for p in (ROOT / "nodes" / "stats").glob("[!_]*.py")),
+    "lineage.config_diff",
+]
 
 
 @pytest.mark.parametrize("module_name", PURE_MODULES)

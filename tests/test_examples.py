@@ -1,0 +1,33 @@
+"""The README's examples run as documented (in a subprocess, on the test server)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def _run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FEEDBACK_LOOP_DSN": dsn}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+
+
+def test_quick_start_runs_as_written(db_dsn: str) -> None:
+    first = _run(db_dsn, "-m", "examples.quick_start")
+    assert first.returncode == 0, first.stderr
+    assert "Improvements applied: 0" in first.stdout  # first run: a candidate is proposed
+    assert "'generate': 'completed'" in first.stdout
+    second = _run(db_dsn, "-m", "examples.quick_start")
+    assert second.returncode == 0, second.stderr
+    assert "Performance delta:" in second.stdout and "'validate': 'completed'" in second.stdout
+
+
+def test_demo_applies_only_true_improvements(db_dsn: str) -> None:
+    demo = _run(db_dsn, "-m", "nodes.cli.main", "demo", "--cycles", "4", "--requests", "250")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "lineage:" in demo.stdout and "truly better: NO" not in demo.stdout
+    summary = demo.stdout.strip().splitlines()[-1]
+    applied = int(summary.split()[0])
+    assert applied >= 3 and summary.endswith(", 0 not")
