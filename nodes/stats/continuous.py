@@ -20,7 +20,8 @@ agrees with the log-scale test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -56,7 +57,15 @@ class ContinuousTestResult:
     relative_lift_ci_low: FloatOrArray
     relative_lift_ci_high: FloatOrArray
     cohens_d: FloatOrArray
-    power: FloatOrArray
+    _power_inputs: tuple[FloatArray, FloatArray, float] = field(repr=False, compare=False)
+
+    @cached_property
+    def power(self) -> FloatOrArray:
+        """Achieved power of the one-sided test at the observed |effect| (noncentral t).
+        Computed on first access: it is the costliest field and most callers never read it."""
+        df, abs_t, alpha = self._power_inputs
+        crit = special.stdtrit(df, 1.0 - alpha)
+        return out(np.clip(1.0 - nct_cdf(df, abs_t, crit), 0.0, 1.0))
 
 
 def _validated_arm(
@@ -143,10 +152,6 @@ def compare_means_from_stats(
 
     d = diff / np.sqrt(pooled_var)
 
-    crit = special.stdtrit(df, 1.0 - alpha)
-    power = 1.0 - nct_cdf(df, np.abs(t), crit)
-    power = np.clip(power, 0.0, 1.0)
-
     return ContinuousTestResult(
         statistic=out(t),
         df=out(df),
@@ -159,7 +164,7 @@ def compare_means_from_stats(
         relative_lift_ci_low=out(lift_lo),
         relative_lift_ci_high=out(lift_hi),
         cohens_d=out(d),
-        power=out(power),
+        _power_inputs=(df, np.abs(t), alpha),
     )
 
 
