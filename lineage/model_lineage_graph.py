@@ -177,8 +177,21 @@ class ModelLineageGraph:
         roots = sorted((a for a in ancestors if self.graph.in_degree(a) == 0), key=self._order_key)
         if not roots:
             return [version_id]
-        path: list[str] = nx.shortest_path(self.graph, roots[0], version_id)
-        return path
+        # BFS over the ancestors only, children in creation order: among equally short paths
+        # the answer does not depend on the order the graph was loaded in.
+        allowed = ancestors | {version_id}
+        came_from: dict[str, str] = {}
+        frontier = deque([roots[0]])
+        while frontier and version_id not in came_from:
+            node = frontier.popleft()
+            for child in sorted(allowed.intersection(self.graph.succ[node]), key=self._order_key):
+                if child not in came_from and child != roots[0]:
+                    came_from[child] = node
+                    frontier.append(child)
+        path = [version_id]
+        while path[-1] != roots[0]:
+            path.append(came_from[path[-1]])
+        return path[::-1]
 
     def lowest_common_ancestor(self, first: str, second: str) -> str | None:
         """The common ancestor (either version itself included) nearest to both; ties go to the

@@ -35,6 +35,22 @@ def redact_secrets(
     return event_dict
 
 
+class _CurrentStderrLogger:
+    """Writes each line to whatever ``sys.stderr`` is *now*: a logger bound to the stream of
+    configuration time breaks once a test harness or a daemon swaps and closes that stream."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _current_stderr_logger(*_args: Any) -> _CurrentStderrLogger:
+    return _CurrentStderrLogger()
+
+
 def configure_logging(*, json_output: bool | None = None, level: str = "INFO") -> None:
     """``json_output=None`` picks by stderr: console on a TTY, JSON lines elsewhere."""
     if json_output is None:
@@ -57,6 +73,6 @@ def configure_logging(*, json_output: bool | None = None, level: str = "INFO") -
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_current_stderr_logger,
         cache_logger_on_first_use=False,
     )

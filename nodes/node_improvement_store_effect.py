@@ -261,20 +261,13 @@ class NodeImprovementStoreEffect:
                 correlation_id=correlation_id,
                 reason=f"replaced by {candidate_id}",
             )
-            others = await sql_improvements.list_improvements(
+            await self.retire_open(
                 conn,
                 improvement.pattern_id,
-                [EnumImprovementStatus.TESTING, EnumImprovementStatus.VALIDATED],
+                actor=actor,
+                reason=f"superseded: {candidate_id} became active",
+                correlation_id=correlation_id,
             )
-            for other in others:
-                if other.improvement_id != improvement_id:
-                    await self._retire(
-                        conn,
-                        other,
-                        actor=actor,
-                        correlation_id=correlation_id,
-                        reason=f"superseded: {candidate_id} became active",
-                    )
             await self._rebalance(conn, improvement.pattern_id, candidate_traffic=0.0)
         return improvement
 
@@ -309,6 +302,27 @@ class NodeImprovementStoreEffect:
             )
             await self._rebalance(conn, improvement.pattern_id, candidate_traffic)
         return improvement
+
+    async def retire_open(
+        self,
+        conn: asyncpg.Connection,
+        pattern_id: str,
+        *,
+        actor: str,
+        reason: str,
+        correlation_id: UUID | None,
+    ) -> list[ModelPatternImprovement]:
+        """Reject every improvement still in testing or validated: once the active version
+        changes, their A/B results were measured against a control that is gone. Call inside
+        the transaction (under the pattern's lock) that changes the active version."""
+        open_ = await sql_improvements.list_improvements(
+            conn, pattern_id, [EnumImprovementStatus.TESTING, EnumImprovementStatus.VALIDATED]
+        )
+        for improvement in open_:
+            await self._retire(
+                conn, improvement, actor=actor, correlation_id=correlation_id, reason=reason
+            )
+        return open_
 
     async def _retire(
         self,

@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "nodes.cli.cmd_patterns",
     "nodes.cli.cmd_run",
     "nodes.cli.cmd_review",
+    "nodes.cli.cmd_lineage",
+    "nodes.cli.cmd_versions",
+    "nodes.cli.cmd_rollback",
     "nodes.cli.cmd_demo",
 )
 

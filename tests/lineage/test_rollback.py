@@ -1,0 +1,154 @@
+"""Rollback on a real PostgreSQL: a new active version with the old config, in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.enum_lineage_relation import EnumLineageRelation as R
+from contracts.enum_loop import EnumImprovementStatus, EnumImprovementType
+from contracts.enum_version_status import EnumVersionStatus as S
+from contracts.model_onex_error import ModelOnexError
+from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
+from contracts.model_pattern_version import ModelPatternVersion
+from lineage import NodeLineageStoreEffect
+from nodes.node_improvement_store_effect import NodeImprovementStoreEffect
+from nodes.node_version_rollback_effect import ModelRollbackInput, NodeVersionRollbackEffect
+from tests.lineage.dags import version
+
+STORE = NodeLineageStoreEffect()
+IMPROVEMENTS = NodeImprovementStoreEffect(STORE)
+ROLLBACK = NodeVersionRollbackEffect(STORE)
+
+
+def _proposal(timeout: int) -> ModelProposal:
+    return ModelProposal(
+        generator="test",
+        improvement_type=EnumImprovementType.PERFORMANCE,
+        description=f"timeout {timeout}",
+        config_diff={"timeout": ModelConfigChange(old=10, new=timeout)},
+        expected_delta=0.2,
+    )
+
+
+async def seed_history(conn: asyncpg.Connection, pattern: str = "p") -> list[str]:
+    """1.0.0 (timeout 10) improved to 1.1.0 (timeout 20, active), with two open candidates of
+    1.1.0 (1.2.0 testing, 1.3.0 validated). Returns their improvement ids as strings."""
+    root = await STORE.create_version(conn, version(pattern, 0, S.ACTIVE, timeout=10))
+    [first] = await IMPROVEMENTS.start_candidates(
+        conn, root, [_proposal(20)], candidate_traffic=0.5, correlation_id=uuid.uuid4(), actor="t"
+    )
+    await IMPROVEMENTS.promote(
+        conn, first.improvement_id, action="apply", actor="t", reason="won", correlation_id=None
+    )
+    base = await STORE.require_version(conn, f"{pattern}@1.1.0")
+    opened = await IMPROVEMENTS.start_candidates(
+        conn,
+        base,
+        [_proposal(30), _proposal(40)],
+        candidate_traffic=0.5,
+        correlation_id=uuid.uuid4(),
+        actor="t",
+    )
+    await IMPROVEMENTS.mark_validated(
+        conn,
+        opened[1].improvement_id,
+        p_value=0.01,
+        confidence=0.9,
+        performance_delta=0.1,
+        reason="significant",
+        correlation_id=uuid.uuid4(),
+        actor="t",
+    )
+    return [str(i.improvement_id) for i in opened]
+
+
+async def test_rollback_restores_config_as_new_active_version(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        open_ids = await seed_history(conn)
+        cid = uuid.uuid4()
+        restored = await ROLLBACK.rollback(
+            conn, "p", "1.0.0", actor="alice", reason="1.1.0 broke prod", correlation_id=cid
+        )
+        assert isinstance(restored, ModelPatternVersion)
+        assert restored.version_id == "p@1.4.0" and restored.status is S.ACTIVE
+        assert restored.config == {"i": 0, "timeout": 10}
+        versions = {v.version_id: v for v in await STORE.list_versions(conn, "p")}
+        assert versions["p@1.1.0"].status is S.ARCHIVED
+        assert versions["p@1.2.0"].status is S.REJECTED
+        assert versions["p@1.3.0"].status is S.REJECTED
+        assert {vid: v.traffic_weight for vid, v in versions.items() if v.traffic_weight} == {
+            "p@1.4.0": 1.0
+        }
+
+        graph = await STORE.load_pattern(conn, "p")
+        assert graph.relations("p@1.0.0", "p@1.4.0") == {R.ROLLED_BACK_TO: cid}
+        head = graph.head("p")
+        assert head is not None and head.version_id == "p@1.4.0"
+
+        improvements = await IMPROVEMENTS.list_by_status(conn, "p")
+        retired = {
+            str(i.improvement_id): i for i in improvements if str(i.improvement_id) in open_ids
+        }
+        assert {i.status for i in retired.values()} == {EnumImprovementStatus.REJECTED}
+        assert all("superseded" in (i.decision_reason or "") for i in retired.values())
+
+        rows = await conn.fetch(
+            "SELECT actor, action, version_id, reason, details FROM audit_log "
+            "WHERE correlation_id = $1 ORDER BY audit_id",
+            cid,
+        )
+    by_action = {r["action"]: r for r in rows}
+    assert [r["action"] for r in rows].count("reject") == 2
+    rollback = by_action["rollback"]
+    assert rollback["version_id"] == "p@1.4.0" and rollback["actor"] == "alice"
+    assert rollback["reason"] == "1.1.0 broke prod"
+    assert rollback["details"]["restored_from"] == "p@1.0.0"
+    assert rollback["details"]["replaced"] == "p@1.1.0"
+    assert sorted(rollback["details"]["retired_improvements"]) == sorted(open_ids)
+    assert by_action["archive"]["version_id"] == "p@1.1.0"
+
+
+async def test_rollback_reports_what_it_did(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await seed_history(conn)
+        done = await ROLLBACK.execute_effect(
+            conn, ModelRollbackInput(pattern_id="p", to_version="1.0.0", actor="a", reason="r")
+        )
+    assert done.restored_from == "p@1.0.0" and done.archived == "p@1.1.0"
+    assert len(done.retired_improvements) == 2 and done.version.version == "1.4.0"
+
+
+@pytest.mark.parametrize(
+    ("to_version", "code", "text"),
+    [
+        ("9.9.9", EnumErrorCode.NOT_FOUND, "p@9.9.9"),
+        ("1.1.0", EnumErrorCode.CONFLICT, "already the active version"),
+    ],
+)
+async def test_rollback_refuses_and_changes_nothing(
+    pool: asyncpg.Pool, to_version: str, code: EnumErrorCode, text: str
+) -> None:
+    async with pool.acquire() as conn:
+        await seed_history(conn)
+        before = await STORE.list_versions(conn, "p")
+        audits = await conn.fetchval("SELECT count(*) FROM audit_log")
+        with pytest.raises(ModelOnexError) as err:
+            await ROLLBACK.rollback(conn, "p", to_version, actor="a", reason="r")
+        assert err.value.code is code and text in err.value.message
+        assert await STORE.list_versions(conn, "p") == before
+        assert await conn.fetchval("SELECT count(*) FROM audit_log") == audits
+
+
+async def test_rollback_twice_chains_rolled_back_to_edges(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await seed_history(conn)
+        await ROLLBACK.rollback(conn, "p", "1.0.0", actor="a", reason="bad")
+        again = await ROLLBACK.rollback(conn, "p", "1.1.0", actor="a", reason="it was fine")
+        graph = await STORE.load_pattern(conn, "p")
+    assert again.version_id == "p@1.5.0" and again.config["timeout"] == 20
+    assert graph.version("p@1.4.0").status is S.ARCHIVED
+    assert graph.get_ancestors("p@1.5.0", relation=R.ROLLED_BACK_TO) == {"p@1.1.0"}
