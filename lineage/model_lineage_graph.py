@@ -87,17 +87,7 @@ class ModelLineageGraph:
         return attrs
 
     def version(self, version_id: str) -> ModelPatternVersion:
-        attrs = self._attrs(version_id)
-        return ModelPatternVersion(
-            pattern_id=attrs["pattern_id"],
-            version=attrs["version"],
-            status=EnumVersionStatus(attrs["status"]),
-            config=attrs["config"],
-            traffic_weight=attrs["traffic_weight"],
-            metrics=attrs["metrics"],
-            correlation_id=attrs["correlation_id"],
-            created_at=attrs["created_at"],
-        )
+        return version_from_mapping(self._attrs(version_id))
 
     def pattern_ids(self) -> list[str]:
         return sorted({attrs["pattern_id"] for _, attrs in self.graph.nodes(data=True)})
@@ -371,6 +361,20 @@ def build_graph(
         else:
             data["relations"][relation] = cid
     return ModelLineageGraph(graph)
+
+
+def version_from_mapping(attrs: Mapping[str, Any]) -> ModelPatternVersion:
+    """A version from node attributes or a ``pattern_versions`` row (same keys)."""
+    return ModelPatternVersion(
+        pattern_id=attrs["pattern_id"],
+        version=attrs["version"],
+        status=EnumVersionStatus(attrs["status"]),
+        config=attrs["config"],
+        traffic_weight=attrs["traffic_weight"],
+        metrics=attrs["metrics"],
+        correlation_id=attrs["correlation_id"],
+        created_at=attrs["created_at"],
+    )
 
 
 def version_row_attrs(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,22 +29,10 @@ from lineage.model_lineage_graph import (
     build_graph,
     invariant_error,
     relation_values,
+    version_from_mapping,
 )
 
 Parent = tuple[str, EnumLineageRelation]
-
-
-def _version(row: asyncpg.Record) -> ModelPatternVersion:
-    return ModelPatternVersion(
-        pattern_id=row["pattern_id"],
-        version=row["version"],
-        status=EnumVersionStatus(row["status"]),
-        config=row["config"],
-        traffic_weight=row["traffic_weight"],
-        metrics=row["metrics"],
-        correlation_id=row["correlation_id"],
-        created_at=row["created_at"],
-    )
 
 
 def bump_minor(version: str) -> str:
@@ -65,7 +53,7 @@ class NodeLineageStoreEffect:
         self, conn: asyncpg.Connection, version_id: str
     ) -> ModelPatternVersion | None:
         row = await sql_lineage.fetch_version(conn, version_id)
-        return _version(row) if row is not None else None
+        return version_from_mapping(row) if row is not None else None
 
     async def require_version(
         self, conn: asyncpg.Connection, version_id: str
@@ -79,7 +67,7 @@ class NodeLineageStoreEffect:
         self, conn: asyncpg.Connection, pattern_id: str
     ) -> list[ModelPatternVersion]:
         """In semver order."""
-        return [_version(r) for r in await sql_lineage.fetch_versions(conn, pattern_id)]
+        return [version_from_mapping(r) for r in await sql_lineage.fetch_versions(conn, pattern_id)]
 
     async def list_patterns(self, conn: asyncpg.Connection) -> list[str]:
         return await sql_lineage.pattern_ids(conn)
@@ -113,10 +101,7 @@ class NodeLineageStoreEffect:
         max_depth: int | None = None,
     ) -> set[str]:
         """The same answer as ``ModelLineageGraph.get_ancestors``, computed in SQL."""
-        await self.require_version(conn, version_id)
-        return await sql_lineage.walk(
-            conn, version_id, up=True, relations=_relations(relation), max_depth=max_depth
-        )
+        return await self._walk(conn, version_id, True, relation, max_depth)
 
     async def descendants(
         self,
@@ -126,9 +111,19 @@ class NodeLineageStoreEffect:
         relation: Relations = None,
         max_depth: int | None = None,
     ) -> set[str]:
+        return await self._walk(conn, version_id, False, relation, max_depth)
+
+    async def _walk(
+        self,
+        conn: asyncpg.Connection,
+        version_id: str,
+        up: bool,
+        relation: Relations,
+        max_depth: int | None,
+    ) -> set[str]:
         await self.require_version(conn, version_id)
         return await sql_lineage.walk(
-            conn, version_id, up=False, relations=_relations(relation), max_depth=max_depth
+            conn, version_id, up=up, relations=_relations(relation), max_depth=max_depth
         )
 
     # ----------------------------------------------------------------- writes

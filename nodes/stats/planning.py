@@ -71,6 +71,21 @@ def _solve(f: Callable[[float], float], lo: float, hi: float) -> float:
     return float(optimize.brentq(f, lo, hi, xtol=_XTOL, rtol=_RTOL, maxiter=500))
 
 
+def _targets(alpha: float, power: float, alternative: Alternative) -> tuple[float, float]:
+    """Validated (alpha, power) of a planning question."""
+    alpha = probability(alpha, "alpha")
+    power = probability(power, "power")
+    _tail_alpha(alpha, alternative)
+    return alpha, power
+
+
+def _n_per_arm(n_per_arm: int) -> float:
+    n = float(n_per_arm)
+    if not (math.isfinite(n) and n >= 2.0):
+        raise StatsInputError("n_per_arm", f"must be >= 2, got {n_per_arm!r}")
+    return n
+
+
 def required_n_means(
     *,
     sd: float,
@@ -82,9 +97,7 @@ def required_n_means(
     """Unrounded per-arm n of the noncentral-t power equation (statsmodels ``nobs1``)."""
     sd = positive_scalar(sd, "sd")
     mde_abs = positive_scalar(abs(mde), "mde")
-    alpha = probability(alpha, "alpha")
-    power = probability(power, "power")
-    _tail_alpha(alpha, alternative)
+    alpha, power = _targets(alpha, power, alternative)
     d = mde_abs / sd
     return _solve(lambda n: _t_power(d, n, alpha, alternative) - power, 2.0 + 1e-9, 64.0)
 
@@ -111,13 +124,9 @@ def mde_means(
     alternative: Alternative = "one-sided",
 ) -> float:
     """Smallest absolute mean difference detectable with ``power`` at ``n_per_arm`` per arm."""
-    n = float(n_per_arm)
-    if not (math.isfinite(n) and n >= 2.0):
-        raise StatsInputError("n_per_arm", f"must be >= 2, got {n_per_arm!r}")
+    n = _n_per_arm(n_per_arm)
     sd = positive_scalar(sd, "sd")
-    alpha = probability(alpha, "alpha")
-    power = probability(power, "power")
-    _tail_alpha(alpha, alternative)
+    alpha, power = _targets(alpha, power, alternative)
     d = _solve(lambda x: _t_power(x, n, alpha, alternative) - power, 0.0, 1.0)
     return d * sd
 
@@ -140,9 +149,7 @@ def required_n_proportions(
     pb = probability(p_candidate, "p_candidate")
     if pa == pb:
         raise StatsInputError("p_candidate", f"must differ from p_control, got {pb!r}")
-    alpha = probability(alpha, "alpha")
-    power = probability(power, "power")
-    _tail_alpha(alpha, alternative)
+    alpha, power = _targets(alpha, power, alternative)
     h = abs(_cohens_h(pa, pb))
     return _solve(lambda n: _z_power(h, n, alpha, alternative) - power, 1e-9, 64.0)
 
@@ -175,13 +182,9 @@ def mde_proportions(
     alternative: Alternative = "one-sided",
 ) -> float:
     """Smallest upward absolute rate difference detectable at ``n_per_arm`` per arm."""
-    n = float(n_per_arm)
-    if not (math.isfinite(n) and n >= 2.0):
-        raise StatsInputError("n_per_arm", f"must be >= 2, got {n_per_arm!r}")
+    n = _n_per_arm(n_per_arm)
     pa = probability(p_control, "p_control")
-    alpha = probability(alpha, "alpha")
-    power = probability(power, "power")
-    _tail_alpha(alpha, alternative)
+    alpha, power = _targets(alpha, power, alternative)
     h = _solve(lambda x: _z_power(x, n, alpha, alternative) - power, 0.0, 1.0)
     phi = math.asin(math.sqrt(pa)) + h / 2.0
     if phi >= math.pi / 2.0:
