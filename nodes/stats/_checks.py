@@ -96,6 +96,31 @@ def broadcast(**arrays: FloatArray) -> list[FloatArray]:
         raise StatsInputError(first, f"shapes of {names} do not broadcast: {shapes}") from exc
 
 
+def two_arm_summaries(
+    n_control: ArrayLike,
+    mean_control: ArrayLike,
+    var_control: ArrayLike,
+    n_candidate: ArrayLike,
+    mean_candidate: ArrayLike,
+    var_candidate: ArrayLike,
+) -> list[FloatArray]:
+    """Validated, broadcast (n, mean, sample variance) of both arms. n >= 2 because a sample
+    variance needs two points; zero variance in both arms leaves any test undefined."""
+    arrays = broadcast(
+        n_control=at_least(n_control, "n_control", 2.0),
+        mean_control=as_finite(mean_control, "mean_control"),
+        var_control=at_least(var_control, "var_control", 0.0),
+        n_candidate=at_least(n_candidate, "n_candidate", 2.0),
+        mean_candidate=as_finite(mean_candidate, "mean_candidate"),
+        var_candidate=at_least(var_candidate, "var_candidate", 0.0),
+    )
+    if ((arrays[2] == 0.0) & (arrays[5] == 0.0)).any():
+        raise StatsInputError(
+            "var_control", "zero variance in both arms (var_candidate too); the test is undefined"
+        )
+    return arrays
+
+
 def out(value: FloatArray | np.floating[Any] | float) -> FloatOrArray:
     """Return a Python float for 0-d results so scalar callers never see numpy types."""
     arr = np.asarray(value, dtype=np.float64)

@@ -31,11 +31,10 @@ from nodes.stats._checks import (
     FloatArray,
     FloatOrArray,
     as_finite,
-    at_least,
-    broadcast,
     nct_cdf,
     out,
     probability,
+    two_arm_summaries,
 )
 from nodes.stats.errors import StatsInputError
 
@@ -68,17 +67,6 @@ class ContinuousTestResult:
         return out(np.clip(1.0 - nct_cdf(df, abs_t, crit), 0.0, 1.0))
 
 
-def _validated_arm(
-    n: ArrayLike, mean: ArrayLike, var: ArrayLike, suffix: str
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Check one arm's summary stats; n >= 2 because the sample variance needs two points."""
-    return (
-        at_least(n, f"n_{suffix}", 2.0),
-        as_finite(mean, f"mean_{suffix}"),
-        at_least(var, f"var_{suffix}", 0.0),
-    )
-
-
 def compare_means_from_stats(
     n_control: ArrayLike,
     mean_control: ArrayLike,
@@ -99,20 +87,9 @@ def compare_means_from_stats(
     is NaN where ``mean_control == 0`` (undefined), never the p-values.
     """
     alpha = probability(alpha, "alpha")
-    na, ma, va = _validated_arm(n_control, mean_control, var_control, "control")
-    nb, mb, vb = _validated_arm(n_candidate, mean_candidate, var_candidate, "candidate")
-    na, ma, va, nb, mb, vb = broadcast(
-        n_control=na,
-        mean_control=ma,
-        var_control=va,
-        n_candidate=nb,
-        mean_candidate=mb,
-        var_candidate=vb,
+    na, ma, va, nb, mb, vb = two_arm_summaries(
+        n_control, mean_control, var_control, n_candidate, mean_candidate, var_candidate
     )
-    if ((va == 0.0) & (vb == 0.0)).any():
-        raise StatsInputError(
-            "var_control", "zero variance in both arms (var_candidate too); t is undefined"
-        )
 
     sea2 = va / na
     seb2 = vb / nb

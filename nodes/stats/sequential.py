@@ -24,12 +24,12 @@ from nodes.stats._checks import (
     FloatArray,
     FloatOrArray,
     as_finite,
-    at_least,
     broadcast,
     integer_valued,
     out,
     positive_scalar,
     show,
+    two_arm_summaries,
 )
 from nodes.stats.errors import StatsInputError
 
@@ -80,24 +80,9 @@ def always_valid_p_value(
     what makes "stop the first time p < alpha" valid.
     """
     tau = positive_scalar(tau, "tau")
-    na = at_least(n_control, "n_control", 2.0)
-    ma = as_finite(mean_control, "mean_control")
-    va = at_least(var_control, "var_control", 0.0)
-    nb = at_least(n_candidate, "n_candidate", 2.0)
-    mb = as_finite(mean_candidate, "mean_candidate")
-    vb = at_least(var_candidate, "var_candidate", 0.0)
-    na, ma, va, nb, mb, vb = broadcast(
-        n_control=na,
-        mean_control=ma,
-        var_control=va,
-        n_candidate=nb,
-        mean_candidate=mb,
-        var_candidate=vb,
+    na, ma, va, nb, mb, vb = two_arm_summaries(
+        n_control, mean_control, var_control, n_candidate, mean_candidate, var_candidate
     )
-    if ((va == 0.0) & (vb == 0.0)).any():
-        raise StatsInputError(
-            "var_control", "zero variance in both arms (var_candidate too); test is undefined"
-        )
     theta = mb - ma
     v = va / na + vb / nb
     tau_abs = tau * np.sqrt((va + vb) / 2.0)
