@@ -1,0 +1,108 @@
+"""Connecting: clear one-line errors, no password anywhere, and the embedded server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import structlog
+
+from nodes.db.dsn import describe_dsn, redact_dsn
+from nodes.logging_setup import configure_logging
+
+SECRET = "s3cr3t-Pa55"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nodes.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env or dict(os.environ),
+        check=False,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_server_is_one_line_without_password() -> None:
+    port = _closed_port()
+    dsn = f"postgresql://loop_user:{SECRET}@127.0.0.1:{port}/feedback"
+    done = cli("--dsn", dsn, "db", "status")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"host=127.0.0.1 port={port} database=feedback user=loop_user" in lines[0]
+    assert SECRET not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
+def test_missing_database_on_a_real_server(pg_admin_dsn: str) -> None:
+    parts = urlsplit(pg_admin_dsn)
+    dsn = parts._replace(path="/no_such_database").geturl()
+    done = cli("--dsn", dsn, "db", "status")
+    assert done.returncode == 1
+    assert "database=no_such_database" in done.stderr and "does not exist" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_outdated_schema_is_refused_with_the_fix(empty_db_dsn: str) -> None:
+    done = cli("--dsn", empty_db_dsn, "run", "--all")
+    assert done.returncode == 1 and "run `feedback-loop db upgrade` first" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"postgresql://u:{SECRET}@h:5432/db",
+        f"postgres://u:{SECRET}@h/db?sslmode=require",
+        f"host=h user=u password={SECRET} dbname=db",
+    ],
+)
+def test_redact_dsn(text: str) -> None:
+    redacted = redact_dsn(text)
+    assert SECRET not in redacted and "***" in redacted
+
+
+def test_describe_dsn_names_the_target_only() -> None:
+    target = describe_dsn(f"postgresql://u:{SECRET}@db.example:6543/loop")
+    assert target.describe() == "host=db.example port=6543 database=loop user=u"
+
+
+def test_logs_are_json_and_never_carry_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(json_output=True, level="INFO")
+    try:
+        structlog.get_logger("t").info(
+            "connecting",
+            dsn=f"postgresql://u:{SECRET}@h/db",
+            api_token=SECRET,
+            nested={"password": SECRET, "ok": 1},
+        )
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        configure_logging(json_output=True, level="WARNING")
+    event = json.loads(line)
+    assert event["event"] == "connecting" and event["level"] == "info"
+    assert SECRET not in line and event["nested"]["ok"] == 1
+
+
+def test_first_run_without_dsn_starts_the_embedded_server(tmp_path: Path) -> None:
+    """No DSN at all: the wheel's PostgreSQL is started in the data dir, migrated, reused."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACK_LOOP_")}
+    env["FEEDBACK_LOOP_DATA_DIR"] = str(tmp_path / "pg")
+    first = cli("db", "upgrade", env=env)
+    assert first.returncode == 0, first.stderr
+    again = cli("db", "status", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "0 pending" in again.stdout
+    assert (tmp_path / "pg" / "PG_VERSION").read_text().strip() == "18"
