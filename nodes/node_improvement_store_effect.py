@@ -35,9 +35,10 @@ class NodeImprovementStoreEffect:
     async def list_by_status(
         self,
         conn: asyncpg.Connection,
-        pattern_id: str,
+        pattern_id: str | None,
         statuses: Sequence[EnumImprovementStatus] | None = None,
     ) -> list[ModelPatternImprovement]:
+        """``pattern_id=None``: every pattern's (the review queue)."""
         return await sql_improvements.list_improvements(conn, pattern_id, statuses)
 
     async def _rebalance(

@@ -58,12 +58,13 @@ async def get_improvement(
 
 async def list_improvements(
     conn: asyncpg.Connection,
-    pattern_id: str,
+    pattern_id: str | None,
     statuses: Sequence[EnumImprovementStatus] | None = None,
 ) -> list[ModelPatternImprovement]:
+    """``pattern_id=None``: every pattern's."""
     wanted = [s.value for s in statuses] if statuses else None
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 "
+        f"SELECT {_COLUMNS} FROM improvements WHERE ($1::text IS NULL OR pattern_id = $1) "
         "AND ($2::text[] IS NULL OR status = ANY($2::text[])) ORDER BY created_at, improvement_id",
         pattern_id,
         wanted,

@@ -57,3 +57,25 @@ def test_run_help_explains_itself() -> None:
         check=True,
     )
     assert "exits 0 when every run succeeded" in " ".join(shown.stdout.split())
+
+
+async def test_review_queue_listing_and_reject(pool: asyncpg.Pool, db_dsn: str) -> None:
+    s = Scenario(pool, "api_debug")
+    await s.register()
+    await s.traffic(200)
+    await s.close()
+    assert cli(db_dsn, "run", "--pattern", "api_debug").returncode == 0
+
+    listed = cli(db_dsn, "improvements", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (improvement,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert improvement["status"] == "testing"
+    assert improvement["candidate_version_id"] == "api_debug@1.1.0"
+
+    rejected = cli(db_dsn, "reject", improvement["improvement_id"], "--reason", "not now")
+    assert rejected.returncode == 0 and "rejected: api_debug@1.1.0" in rejected.stdout
+    again = cli(db_dsn, "reject", improvement["improvement_id"])
+    assert again.returncode == 1 and "is rejected" in again.stderr
+    table = cli(db_dsn, "improvements", "--status", "rejected")
+    assert "api_debug@1.1.0" in table.stdout and "1 improvement(s)" in table.stdout
+    assert cli(db_dsn, "improvements").stdout.strip().endswith("0 improvement(s)")
