@@ -41,10 +41,12 @@ class NodeImprovementStoreEffect:
         """``pattern_id=None``: every pattern's (the review queue)."""
         return await sql_improvements.list_improvements(conn, pattern_id, statuses)
 
-    async def _rebalance(
+    async def rebalance(
         self, conn: asyncpg.Connection, pattern_id: str, candidate_traffic: float
     ) -> None:
-        """Active + candidates in testing share the traffic; tells allocators to refresh."""
+        """Active + candidates in testing share the traffic (with none in testing the active
+        version takes it all); tells allocators to refresh. Call inside the changing
+        transaction."""
         versions = await self._lineage.list_versions(conn, pattern_id)
         active = next(v for v in versions if v.status is EnumVersionStatus.ACTIVE)
         testing = [v.version_id for v in versions if v.status is EnumVersionStatus.TESTING]
@@ -109,7 +111,7 @@ class NodeImprovementStoreEffect:
                     details={"generator": proposal.generator, "risk": proposal.risk.value},
                 )
                 started.append(improvement)
-            await self._rebalance(conn, base.pattern_id, candidate_traffic)
+            await self.rebalance(conn, base.pattern_id, candidate_traffic)
         return started
 
     async def record_look(
@@ -269,7 +271,7 @@ class NodeImprovementStoreEffect:
                 reason=f"superseded: {candidate_id} became active",
                 correlation_id=correlation_id,
             )
-            await self._rebalance(conn, improvement.pattern_id, candidate_traffic=0.0)
+            await self.rebalance(conn, improvement.pattern_id, candidate_traffic=0.0)
         return improvement
 
     async def reject(
@@ -301,7 +303,7 @@ class NodeImprovementStoreEffect:
                 confidence=confidence,
                 performance_delta=performance_delta,
             )
-            await self._rebalance(conn, improvement.pattern_id, candidate_traffic)
+            await self.rebalance(conn, improvement.pattern_id, candidate_traffic)
         return improvement
 
     async def retire_open(

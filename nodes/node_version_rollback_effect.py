@@ -21,10 +21,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_version import ModelPatternVersion, make_version_id
 from lineage import NodeLineageStoreEffect
 from nodes.db.audit import write_audit
-from nodes.node_improvement_store_effect import (
-    VERSIONS_CHANGED_CHANNEL,
-    NodeImprovementStoreEffect,
-)
+from nodes.node_improvement_store_effect import NodeImprovementStoreEffect
 
 
 class ModelRollbackInput(BaseModel):
@@ -126,7 +123,8 @@ class NodeVersionRollbackEffect:
                 reason=f"superseded: rollback to {target_id} made {new_id} active",
                 correlation_id=correlation_id,
             )
-            await self._rebalance(conn, pattern_id, new_id)
+            # retire_open left no candidate in testing: the restored version takes all traffic.
+            await self._improvements.rebalance(conn, pattern_id, candidate_traffic=0.0)
             await write_audit(
                 conn,
                 actor=request.actor,
@@ -158,12 +156,3 @@ class NodeVersionRollbackEffect:
             retired_improvements=[i.improvement_id for i in retired],
             correlation_id=correlation_id,
         )
-
-    async def _rebalance(self, conn: asyncpg.Connection, pattern_id: str, active_id: str) -> None:
-        """No candidate is open after a rollback, so the restored version takes all traffic;
-        allocators are told to refresh."""
-        for version in await self._lineage.list_versions(conn, pattern_id):
-            weight = 1.0 if version.version_id == active_id else 0.0
-            if version.traffic_weight != weight:
-                await self._lineage.set_traffic_weight(conn, version.version_id, weight)
-        await conn.execute("SELECT pg_notify($1, $2)", VERSIONS_CHANGED_CHANNEL, pattern_id)
