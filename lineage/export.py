@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Collection, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -24,15 +24,8 @@ from lineage.model_lineage_graph import ModelLineageGraph
 
 ExportFormat = Literal["table", "json", "dot", "mermaid"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("table", "json", "dot", "mermaid")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ACTIVE = EnumVersionStatus.ACTIVE.value
 _DOT_TIMEOUT_S = 60
-
-
-def _order_key(graph: ModelLineageGraph, version_id: str) -> tuple[datetime, tuple[int, ...], str]:
-    attrs = graph.graph.nodes[version_id]
-    semver = tuple(int(part) for part in attrs["version"].split("."))
-    return attrs["created_at"] or _EPOCH, semver, version_id
 
 
 def selected_ids(graph: ModelLineageGraph, version_ids: Iterable[str] | None = None) -> list[str]:
@@ -43,7 +36,7 @@ def selected_ids(graph: ModelLineageGraph, version_ids: Iterable[str] | None = N
         ids = list(dict.fromkeys(version_ids))
         for vid in ids:
             graph.version(vid)  # raises NOT_FOUND naming the version
-    return sorted(ids, key=lambda vid: _order_key(graph, vid))
+    return sorted(ids, key=graph.order_key)
 
 
 def _edges(graph: ModelLineageGraph, ids: Collection[str]) -> list[tuple[str, str, list[str]]]:
@@ -59,7 +52,7 @@ def _edges(graph: ModelLineageGraph, ids: Collection[str]) -> list[tuple[str, st
 
 def parents_of(graph: ModelLineageGraph, version_id: str) -> list[str]:
     """Oldest first, so the first parent is the version this one was made from."""
-    return sorted(graph.graph.pred[version_id], key=lambda vid: _order_key(graph, vid))
+    return sorted(graph.graph.pred[version_id], key=graph.order_key)
 
 
 def format_change(change: ConfigChange) -> str:

@@ -150,7 +150,8 @@ class ModelLineageGraph:
     ) -> set[str]:
         return self._walk(version_id, up=False, relation=relation, max_depth=max_depth)
 
-    def _order_key(self, version_id: str) -> tuple[datetime, tuple[int, ...], str]:
+    def order_key(self, version_id: str) -> tuple[datetime, tuple[int, ...], str]:
+        """Creation order, semver breaking ties: how versions are listed everywhere."""
         attrs = self.graph.nodes[version_id]
         semver = tuple(int(part) for part in attrs["version"].split("."))
         return attrs["created_at"] or _EPOCH, semver, version_id
@@ -158,13 +159,13 @@ class ModelLineageGraph:
     def roots(self, pattern_id: str) -> list[str]:
         return sorted(
             (v for v in self.version_ids(pattern_id) if self.graph.in_degree(v) == 0),
-            key=self._order_key,
+            key=self.order_key,
         )
 
     def get_lineage_path(self, version_id: str) -> list[str]:
         """Root -> ``version_id`` along the fewest hops from the pattern's oldest root."""
         ancestors = self.get_ancestors(version_id)
-        roots = sorted((a for a in ancestors if self.graph.in_degree(a) == 0), key=self._order_key)
+        roots = sorted((a for a in ancestors if self.graph.in_degree(a) == 0), key=self.order_key)
         if not roots:
             return [version_id]
         # BFS over the ancestors only, children in creation order: among equally short paths
@@ -174,7 +175,7 @@ class ModelLineageGraph:
         frontier = deque([roots[0]])
         while frontier and version_id not in came_from:
             node = frontier.popleft()
-            for child in sorted(allowed.intersection(self.graph.succ[node]), key=self._order_key):
+            for child in sorted(allowed.intersection(self.graph.succ[node]), key=self.order_key):
                 if child not in came_from and child != roots[0]:
                     came_from[child] = node
                     frontier.append(child)
@@ -191,7 +192,7 @@ class ModelLineageGraph:
             return None
         # The lowest ones are those with no descendant inside the common set.
         lowest = [c for c in common if common.isdisjoint(self.graph.succ[c])]
-        return max(lowest, key=self._order_key)
+        return max(lowest, key=self.order_key)
 
     def head(self, pattern_id: str) -> ModelPatternVersion | None:
         """The pattern's active version."""
@@ -200,7 +201,7 @@ class ModelLineageGraph:
 
     def history(self, pattern_id: str) -> list[ModelPatternVersion]:
         """The pattern's versions in creation order (semver breaks ties)."""
-        return [self.version(v) for v in sorted(self.version_ids(pattern_id), key=self._order_key)]
+        return [self.version(v) for v in sorted(self.version_ids(pattern_id), key=self.order_key)]
 
     def config_diff(self, first: str, second: str) -> list[ConfigChange]:
         """How ``second``'s config differs from ``first``'s."""
