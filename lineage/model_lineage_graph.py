@@ -280,12 +280,7 @@ class ModelLineageGraph:
         check_edge(self, parent_id, child_id)
         relation = EnumLineageRelation(relation)
         if nx.has_path(self.graph, child_id, parent_id):
-            raise invariant_error(
-                f"edge {parent_id} -> {child_id} would close a cycle ({child_id} is already an "
-                f"ancestor of {parent_id})",
-                parent_id=parent_id,
-                child_id=child_id,
-            )
+            raise cycle_error(parent_id, child_id)
         data = self.graph.get_edge_data(parent_id, child_id)
         if data is None:
             self.graph.add_edge(parent_id, child_id, relations={relation.value: correlation_id})
@@ -333,18 +328,46 @@ class ModelLineageGraph:
             self._active[pattern_id] = component._active[pattern_id]
 
 
-def check_edge(graph: ModelLineageGraph, parent_id: str, child_id: str) -> None:
-    """No self-edge, no dangling end, no edge across patterns."""
+def edge_error(
+    parent_id: str, child_id: str, parent_pattern: str | None, child_pattern: str | None
+) -> ModelOnexError | None:
+    """What is wrong with an edge whose ends' patterns are known (None: no such version),
+    whether they were read from the graph or from Postgres: a self-edge, a dangling end, or an
+    edge across patterns. The cycle check needs the graph: ``cycle_error``."""
     if parent_id == child_id:
-        raise invariant_error(f"a version cannot be its own parent ({parent_id})")
-    for end in (parent_id, child_id):
-        if end not in graph.graph:
-            raise invariant_error(f"edge {parent_id} -> {child_id}: no version {end}", missing=end)
-    nodes = graph.graph.nodes
-    if nodes[parent_id]["pattern_id"] != nodes[child_id]["pattern_id"]:
-        raise invariant_error(
+        return invariant_error(f"a version cannot be its own parent ({parent_id})")
+    for end, pattern in ((parent_id, parent_pattern), (child_id, child_pattern)):
+        if pattern is None:
+            return invariant_error(
+                f"edge {parent_id} -> {child_id}: no version {end} (it does not exist)",
+                missing=end,
+            )
+    if parent_pattern != child_pattern:
+        return invariant_error(
             f"edge {parent_id} -> {child_id} crosses patterns; lineage stays within a pattern"
         )
+    return None
+
+
+def cycle_error(parent_id: str, child_id: str) -> ModelOnexError:
+    return invariant_error(
+        f"edge {parent_id} -> {child_id} would close a cycle ({child_id} is already an "
+        f"ancestor of {parent_id})",
+        parent_id=parent_id,
+        child_id=child_id,
+    )
+
+
+def check_edge(graph: ModelLineageGraph, parent_id: str, child_id: str) -> None:
+    nodes = graph.graph.nodes
+    error = edge_error(
+        parent_id,
+        child_id,
+        nodes[parent_id]["pattern_id"] if parent_id in nodes else None,
+        nodes[child_id]["pattern_id"] if child_id in nodes else None,
+    )
+    if error is not None:
+        raise error
 
 
 def build_graph(

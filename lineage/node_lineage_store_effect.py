@@ -27,6 +27,8 @@ from lineage.model_lineage_graph import (
     ModelLineageGraph,
     Relations,
     build_graph,
+    cycle_error,
+    edge_error,
     invariant_error,
     relation_values,
     version_from_mapping,
@@ -140,16 +142,14 @@ class NodeLineageStoreEffect:
             await self.lock_pattern(conn, version.pattern_id)
             for parent_id, _ in parents:
                 parent = await self.get_version(conn, parent_id)
-                if parent is None:
-                    raise invariant_error(
-                        f"parent {parent_id} of {version.version_id} does not exist",
-                        missing=parent_id,
-                    )
-                if parent.pattern_id != version.pattern_id:
-                    raise invariant_error(
-                        f"edge {parent_id} -> {version.version_id} crosses patterns; "
-                        "lineage stays within a pattern"
-                    )
+                error = edge_error(
+                    parent_id,
+                    version.version_id,
+                    parent.pattern_id if parent is not None else None,
+                    version.pattern_id,
+                )
+                if error is not None:
+                    raise error
             try:
                 created_at = await conn.fetchval(
                     sql_lineage.INSERT_VERSION,
@@ -184,30 +184,21 @@ class NodeLineageStoreEffect:
         correlation_id: UUID | None = None,
     ) -> None:
         """Refuses a self-edge, a dangling end, an edge across patterns and a cycle."""
-        if parent_id == child_id:
-            raise invariant_error(f"a version cannot be its own parent ({parent_id})")
         async with conn.transaction():
             parent = await self.get_version(conn, parent_id)
             child = await self.get_version(conn, child_id)
-            for end, found in ((parent_id, parent), (child_id, child)):
-                if found is None:
-                    raise invariant_error(
-                        f"edge {parent_id} -> {child_id}: no version {end}", missing=end
-                    )
-            assert parent is not None and child is not None
-            if parent.pattern_id != child.pattern_id:
-                raise invariant_error(
-                    f"edge {parent_id} -> {child_id} crosses patterns; lineage stays within a "
-                    "pattern"
-                )
+            error = edge_error(
+                parent_id,
+                child_id,
+                parent.pattern_id if parent is not None else None,
+                child.pattern_id if child is not None else None,
+            )
+            if error is not None:
+                raise error
+            assert parent is not None  # edge_error refuses a missing end
             await self.lock_pattern(conn, parent.pattern_id)
             if await sql_lineage.reaches(conn, child_id, parent_id):
-                raise invariant_error(
-                    f"edge {parent_id} -> {child_id} would close a cycle ({child_id} is already "
-                    f"an ancestor of {parent_id})",
-                    parent_id=parent_id,
-                    child_id=child_id,
-                )
+                raise cycle_error(parent_id, child_id)
             await conn.execute(
                 sql_lineage.INSERT_EDGE,
                 parent_id,
