@@ -20,6 +20,7 @@ from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from examples.simulator import DEMO_PATTERNS, ProductionSimulator
+from lineage import NodeLineageStoreEffect
 from nodes.db.pool import Pool
 from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
@@ -60,15 +61,14 @@ async def run_demo(
             cycle_start = start + cycle * CYCLE
             rows: list[dict[str, Any]] = []
             for pattern_id in patterns:
-                rows += await _traffic(
+                rows += await route_traffic(
                     simulator,
                     allocator,
-                    orchestrator,
                     pool,
                     pattern_id,
-                    cycle,
-                    requests_per_cycle,
-                    cycle_start,
+                    [f"request-{cycle}-{i}" for i in range(requests_per_cycle)],
+                    start=cycle_start,
+                    spacing_s=CYCLE.total_seconds() / (requests_per_cycle + 1),
                 )
             await ingest.ingest_executions(rows)
             results = await orchestrator.run_many(
@@ -103,37 +103,36 @@ async def run_demo(
     return await _report(orchestrator, pool, simulator, patterns, out)
 
 
-async def _traffic(
+async def route_traffic(
     simulator: ProductionSimulator,
     allocator: NodeTrafficAllocatorEffect,
-    orchestrator: NodeFeedbackLoopOrchestrator,
     pool: Pool,
     pattern_id: str,
-    cycle: int,
-    requests: int,
-    cycle_start: datetime,
+    unit_keys: list[str],
+    *,
+    start: datetime,
+    spacing_s: float,
 ) -> list[dict[str, Any]]:
-    """Route each request with assign(), then run it on the version it was given."""
+    """Route each unit with assign(), then run it on the version it was given: the execution
+    rows production would log, each with its version id."""
     allocator.invalidate(pattern_id)
     units: dict[str, list[str]] = defaultdict(list)
-    for i in range(requests):
-        unit = f"request-{cycle}-{i}"
+    for unit in unit_keys:
         units[await allocator.assign(pattern_id, unit)].append(unit)
     async with pool.acquire() as conn:
         configs = {
             v.version_id: v.config
-            for v in await orchestrator.lineage_store.list_versions(conn, pattern_id)
+            for v in await NodeLineageStoreEffect().list_versions(conn, pattern_id)
         }
     rows: list[dict[str, Any]] = []
-    spacing = CYCLE.total_seconds() / (requests + 1)
     for version_id, keys in sorted(units.items()):
         rows += simulator.simulate(
             pattern_id,
             version_id,
             configs[version_id],
             len(keys),
-            start=cycle_start,
-            spacing_s=spacing,
+            start=start,
+            spacing_s=spacing_s,
             unit_keys=keys,
         )
     return rows

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from examples.demo import route_traffic
 from examples.simulator import DEMO_PATTERNS, ProductionSimulator
-from lineage import NodeLineageStoreEffect
 from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
 from nodes.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
@@ -38,28 +38,18 @@ class Scenario:
 
     async def traffic(self, requests: int) -> dict[str, int]:
         """One cycle of requests routed by assign(); returns executions per version."""
-        start = self.as_of
-        units: dict[str, list[str]] = defaultdict(list)
-        for i in range(requests):
-            key = f"{self.cycle}-{i}"
-            units[await self.allocator.assign(self.pattern_id, key)].append(key)
-        async with self.pool.acquire() as conn:
-            versions = await NodeLineageStoreEffect().list_versions(conn, self.pattern_id)
-        configs = {v.version_id: v.config for v in versions}
-        rows: list[dict[str, Any]] = []
-        for vid, keys in sorted(units.items()):
-            rows += self.simulator.simulate(
-                self.pattern_id,
-                vid,
-                configs[vid],
-                len(keys),
-                start=start,
-                spacing_s=CYCLE.total_seconds() / (requests + 1),
-                unit_keys=keys,
-            )
+        rows = await route_traffic(
+            self.simulator,
+            self.allocator,
+            self.pool,
+            self.pattern_id,
+            [f"{self.cycle}-{i}" for i in range(requests)],
+            start=self.as_of,
+            spacing_s=CYCLE.total_seconds() / (requests + 1),
+        )
         await NodeExecutionIngestEffect(self.pool).ingest_executions(rows)
         self.cycle += 1
-        return {vid: len(keys) for vid, keys in units.items()}
+        return dict(Counter(row["version_id"] for row in rows))
 
     def contract(self, **overrides: Any) -> ModelFeedbackLoopInput:
         return ModelFeedbackLoopInput(pattern_id=self.pattern_id, as_of=self.as_of, **overrides)
