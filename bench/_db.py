@@ -9,9 +9,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import asyncpg
 
-from nodes.db.migrate import upgrade
-from nodes.db.pool import create_pool
-from nodes.logging_setup import configure_logging
+from nodes.runtime.logging_setup import configure_logging
+from nodes.storage.migrate import upgrade
+from nodes.storage.pool import create_pool
 from tests.conftest import with_database
 from tests.pg_server import throwaway_server
 

@@ -15,12 +15,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._db import bench_pool
-from nodes.db.sql_executions import EXECUTION_COLUMNS
-from nodes.node_execution_ingest_effect import (
+from nodes.effect.node_execution_ingest_effect import (
     NodeExecutionIngestEffect,
     as_copy_tuple,
     validate_execution_rows,
 )
+from nodes.storage.sql_executions import EXECUTION_COLUMNS
 from tests.factories import execution_rows
 
 _INSERT = (

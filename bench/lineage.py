@@ -30,8 +30,8 @@ import asyncpg
 from bench._db import bench_pool
 from contracts.enum_lineage_relation import EnumLineageRelation
 from contracts.enum_version_status import EnumVersionStatus
-from lineage import NodeLineageStoreEffect
-from lineage.sql_lineage import EDGE_COLUMNS, VERSION_COLUMNS
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.storage.sql_lineage import EDGE_COLUMNS, VERSION_COLUMNS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DEEP_PATTERN = "deep"

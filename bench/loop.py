@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._db import bench_pool
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
-from examples.simulator import PatternTruth, ProductionSimulator
-from nodes.db.pool import Pool
-from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
-from nodes.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
-from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.simulation.simulator import PatternTruth, ProductionSimulator
+from nodes.storage.pool import Pool
 
 TRUTH = PatternTruth(
     base_latency_ms=300.0,

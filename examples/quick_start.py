@@ -11,8 +11,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from contracts import ModelFeedbackLoopInput
-from examples.simulator import DEMO_PATTERNS, ProductionSimulator
 from nodes import NodeExecutionIngestEffect, NodeFeedbackLoopOrchestrator, NodePatternRegistryEffect
+from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
 
 
 async def setup(orchestrator: NodeFeedbackLoopOrchestrator) -> None:

@@ -9,9 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from nodes.db.migrate import upgrade
-from nodes.db.pool import create_pool
-from nodes.logging_setup import configure_logging
+from nodes.runtime.logging_setup import configure_logging
+from nodes.storage.migrate import upgrade
+from nodes.storage.pool import create_pool
 from tests.pg_server import throwaway_server
 
 TEMPLATE_DB = "feedback_loop_template"

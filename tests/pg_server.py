@@ -97,7 +97,7 @@ def _debian_server(bin_dir: Path) -> Iterator[str]:
 def _embedded_server() -> Iterator[str]:
     import asyncio
 
-    from nodes.db.embedded import EmbeddedPostgres
+    from nodes.storage.embedded import EmbeddedPostgres
 
     base = Path(tempfile.mkdtemp(prefix="feedback-loop-test-embedded-"))
     server = EmbeddedPostgres(base / "pgdata")

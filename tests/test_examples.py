@@ -25,7 +25,9 @@ def test_quick_start_runs_as_written(db_dsn: str) -> None:
 
 
 def test_demo_applies_only_true_improvements(db_dsn: str) -> None:
-    demo = _run(db_dsn, "-m", "nodes.cli.main", "demo", "--cycles", "4", "--requests", "250")
+    demo = _run(
+        db_dsn, "-m", "nodes.adapters.cli.main", "demo", "--cycles", "4", "--requests", "250"
+    )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "lineage:" in demo.stdout and "truly better: NO" not in demo.stdout
     summary = demo.stdout.strip().splitlines()[-1]

@@ -107,9 +107,9 @@ def _imports_and_calls(module_name: str) -> tuple[set[str], set[str]]:
 PURE_MODULES = [
     _load(p)["module"] for p in CONTRACT_FILES if _load(p)["node_type"] == "compute"
 ] + [
-    "nodes.allocation",
-    "nodes.generators.builtin",
-    "nodes.generators.registry",
+    "nodes.compute.allocation",
+    "nodes.compute.generators.builtin",
+    "nodes.compute.generators.registry",
     *sorted(f"nodes.stats.{p.stem}" for p in (ROOT / "nodes" / "stats").glob("[!_]*.py")),
     "lineage.config_diff",
 ]
@@ -123,6 +123,6 @@ def test_compute_modules_do_no_io(module_name: str) -> None:
 
 
 def test_orchestrator_does_not_touch_the_driver() -> None:
-    imported, called = _imports_and_calls("nodes.node_feedback_loop_orchestrator")
+    imported, called = _imports_and_calls("nodes.orchestrator.node_feedback_loop_orchestrator")
     assert "asyncpg" not in imported
     assert not called & IO_CALLS

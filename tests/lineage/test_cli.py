@@ -17,8 +17,9 @@ import pytest
 
 from contracts.enum_lineage_relation import EnumLineageRelation as R
 from contracts.enum_version_status import EnumVersionStatus as S
-from lineage import ModelLineageGraph, NodeLineageStoreEffect
-from nodes.cli.main import main
+from lineage import ModelLineageGraph
+from nodes.adapters.cli.main import main
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from tests.lineage.dags import random_dag
 from tests.lineage.test_rollback import seed_history
 

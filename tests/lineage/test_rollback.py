@@ -14,9 +14,9 @@ from contracts.enum_version_status import EnumVersionStatus as S
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
 from contracts.model_pattern_version import ModelPatternVersion
-from lineage import NodeLineageStoreEffect
-from nodes.node_improvement_store_effect import NodeImprovementStoreEffect
-from nodes.node_version_rollback_effect import ModelRollbackInput, NodeVersionRollbackEffect
+from nodes.effect.node_improvement_store_effect import NodeImprovementStoreEffect
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.effect.node_version_rollback_effect import ModelRollbackInput, NodeVersionRollbackEffect
 from tests.lineage.dags import version
 
 STORE = NodeLineageStoreEffect()

@@ -15,7 +15,9 @@ from contracts.enum_lineage_relation import EnumLineageRelation as R
 from contracts.enum_version_status import EnumVersionStatus as S
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_version import ModelPatternVersion
-from lineage import ModelLineageGraph, NodeLineageStoreEffect, lineage_transaction
+from lineage import ModelLineageGraph
+from nodes.effect.lineage_transaction import lineage_transaction
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from tests.lineage.dags import random_dag, version
 
 STORE = NodeLineageStoreEffect()

@@ -9,11 +9,11 @@ from typing import Any
 import asyncpg
 
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
-from examples.demo import route_traffic
-from examples.simulator import DEMO_PATTERNS, ProductionSimulator
-from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
-from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+from nodes.simulation.demo import route_traffic
+from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
 
 # Recent, so that runs without ``as_of`` (the CLI's) see the traffic in their 7-day window.
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nodes.allocation import Allocation, split_weights, unit_position
+from nodes.compute.allocation import Allocation, split_weights, unit_position
 
 
 def test_same_answer_in_another_process() -> None:
@@ -17,7 +17,7 @@ def test_same_answer_in_another_process() -> None:
     keys = [f"user-{i}" for i in range(200)]
     here = [allocation.choose(k) for k in keys]
     code = (
-        "from nodes.allocation import Allocation\n"
+        "from nodes.compute.allocation import Allocation\n"
         "a = Allocation.from_weights('p', {'p@1.1.0': 0.5, 'p@1.0.0': 0.5})\n"
         f"print(','.join(a.choose(f'user-{{i}}') for i in range({len(keys)})))"
     )

@@ -8,11 +8,11 @@ import asyncpg
 
 from contracts.enum_loop import EnumImprovementType
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
-from lineage import NodeLineageStoreEffect
-from nodes.allocation import Allocation
-from nodes.node_improvement_store_effect import NodeImprovementStoreEffect
-from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+from nodes.compute.allocation import Allocation
+from nodes.effect.node_improvement_store_effect import NodeImprovementStoreEffect
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
 
 UNITS = [f"user-{i}" for i in range(2000)]
 

@@ -13,7 +13,7 @@ from tests.loop.scenario import Scenario
 
 def cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nodes.cli.main", "--dsn", dsn, *args],
+        [sys.executable, "-m", "nodes.adapters.cli.main", "--dsn", dsn, *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -51,7 +51,7 @@ async def test_run_exit_codes_and_summary(pool: asyncpg.Pool, db_dsn: str) -> No
 
 def test_run_help_explains_itself() -> None:
     shown = subprocess.run(
-        [sys.executable, "-m", "nodes.cli.main", "run", "--help"],
+        [sys.executable, "-m", "nodes.adapters.cli.main", "run", "--help"],
         capture_output=True,
         text=True,
         check=True,

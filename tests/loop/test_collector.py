@@ -11,10 +11,10 @@ import pytest
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_collect import ModelCollectInput
 from contracts.model_onex_error import ModelOnexError
-from lineage import NodeLineageStoreEffect
-from nodes.node_execution_collector_effect import NodeExecutionCollectorEffect
-from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
-from nodes.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
+from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
 from tests.factories import execution_rows
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

@@ -11,9 +11,9 @@ from contracts.enum_loop import EnumFeedbackType, EnumImprovementType, EnumRiskL
 from contracts.model_analysis import ModelAnalysisThresholds, ModelAnalyzeInput, ModelGenerateInput
 from contracts.model_pattern_feedback import ModelArmStats, ModelErrorCount, ModelPatternFeedback
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
-from nodes.generators import GeneratorRegistry, ModelGeneratorContext, default_registry
-from nodes.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
-from nodes.node_improvement_generator_compute import NodeImprovementGeneratorCompute
+from nodes.compute.generators import GeneratorRegistry, ModelGeneratorContext, default_registry
+from nodes.compute.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
+from nodes.compute.node_improvement_generator_compute import NodeImprovementGeneratorCompute
 
 
 def _arm(**overrides: Any) -> ModelArmStats:

@@ -15,7 +15,7 @@ from contracts.enum_loop import EnumFeedbackType, EnumImprovementStatus, EnumSta
 from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_feedback_loop_output import ModelFeedbackLoopOutput
 from contracts.model_result import ModelResult
-from nodes.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 from tests.loop.scenario import Scenario
 
 TABLES = ("pattern_versions", "lineage_edges", "improvements", "audit_log", "loop_runs")

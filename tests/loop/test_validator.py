@@ -10,7 +10,7 @@ import pytest
 from contracts.enum_loop import EnumDecision, EnumFeedbackType, EnumImprovementType, EnumMetric
 from contracts.model_pattern_feedback import ModelArmStats
 from contracts.model_validation import ModelExperiment, ModelValidateInput, ModelValidationResult
-from nodes.node_improvement_validator_compute import NodeImprovementValidatorCompute
+from nodes.compute.node_improvement_validator_compute import NodeImprovementValidatorCompute
 from nodes.stats import always_valid_p_value, holm
 
 RNG_SEED = 5

@@ -13,15 +13,15 @@ from urllib.parse import urlsplit
 import pytest
 import structlog
 
-from nodes.db.dsn import describe_dsn, redact_dsn
-from nodes.logging_setup import configure_logging
+from nodes.runtime.logging_setup import configure_logging
+from nodes.storage.dsn import describe_dsn, redact_dsn
 
 SECRET = "s3cr3t-Pa55"
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nodes.cli.main", *args],
+        [sys.executable, "-m", "nodes.adapters.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -12,8 +12,8 @@ import pytest
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
-from nodes.execution_file_reader import read_execution_file
-from nodes.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.effect.execution_file_reader import read_execution_file
+from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
 from tests.factories import execution_rows
 
 
@@ -142,7 +142,7 @@ def test_file_reader_round_trips(tmp_path: Path, writer: object) -> None:
 
 def _cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nodes.cli.main", "--dsn", dsn, *args],
+        [sys.executable, "-m", "nodes.adapters.cli.main", "--dsn", dsn, *args],
         capture_output=True,
         text=True,
         timeout=120,

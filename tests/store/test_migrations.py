@@ -9,8 +9,8 @@ import sys
 import asyncpg
 import pytest
 
-from nodes.db.migrate import load_migrations, status, upgrade
-from nodes.db.pool import create_pool
+from nodes.storage.migrate import load_migrations, status, upgrade
+from nodes.storage.pool import create_pool
 
 EXPECTED_TABLES = {
     "hook_executions",
@@ -92,7 +92,7 @@ async def test_concurrent_upgrades_in_one_process_apply_once(empty_db_dsn: str) 
 
 async def test_two_processes_upgrading_at_once(empty_db_dsn: str) -> None:
     """Two real OS processes race on `db upgrade`; both exit 0 and each migration lands once."""
-    cmd = [sys.executable, "-m", "nodes.cli.main", "--dsn", empty_db_dsn, "db", "upgrade"]
+    cmd = [sys.executable, "-m", "nodes.adapters.cli.main", "--dsn", empty_db_dsn, "db", "upgrade"]
     procs = [
         await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(2)

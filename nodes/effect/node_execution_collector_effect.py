@@ -1,0 +1,125 @@
+"""Collect: the pattern's versions and its executions' statistics, aggregated in SQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import asyncpg
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.enum_loop import EnumImprovementStatus
+from contracts.enum_version_status import EnumVersionStatus
+from contracts.model_collect import ModelCandidateExperiment, ModelCollectInput, ModelCollectOutput
+from contracts.model_onex_error import ModelOnexError
+from contracts.model_pattern_feedback import ModelArmStats, ModelErrorCount
+from contracts.model_pattern_version import ModelPatternVersion
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.storage import sql_executions, sql_improvements
+
+TOP_ERRORS = 5
+
+
+def _arm(
+    row: asyncpg.Record | None, version_id: str, errors: list[ModelErrorCount]
+) -> ModelArmStats:
+    if row is None:
+        return ModelArmStats(version_id=version_id, n=0, successes=0)
+    p50, p95, p99 = row["percentiles"]
+    return ModelArmStats(
+        version_id=version_id,
+        n=row["n"],
+        successes=row["successes"],
+        timeouts=row["timeouts"],
+        duration_mean=row["duration_mean"],
+        duration_var=row["duration_var"],
+        log_duration_mean=row["log_duration_mean"],
+        log_duration_var=row["log_duration_var"],
+        duration_p50=p50,
+        duration_p95=p95,
+        duration_p99=p99,
+        quality_n=row["quality_n"],
+        quality_mean=row["quality_mean"],
+        quality_var=row["quality_var"],
+        rating_n=row["rating_n"],
+        rating_mean=row["rating_mean"],
+        rating_var=row["rating_var"],
+        top_errors=errors,
+    )
+
+
+class NodeExecutionCollectorEffect:
+    """Reads; never writes. Runs on the caller's connection (which holds the pattern lock)."""
+
+    def __init__(self, lineage_store: NodeLineageStoreEffect) -> None:
+        self._versions = lineage_store
+
+    async def collect(
+        self, conn: asyncpg.Connection, contract: ModelCollectInput
+    ) -> ModelCollectOutput:
+        versions = await self._versions.list_versions(conn, contract.pattern_id)
+        active = next((v for v in versions if v.status is EnumVersionStatus.ACTIVE), None)
+        if active is None:
+            raise ModelOnexError(
+                EnumErrorCode.NOT_FOUND,
+                f"pattern {contract.pattern_id!r} has no active version: register it first "
+                "(feedback-loop versions register, or register_pattern())",
+            )
+        end = contract.as_of or await sql_executions.fetch_now(conn)
+        stats_rows, error_rows = await sql_executions.window_stats(
+            conn, contract.pattern_id, active.version_id, end, contract.time_window_days
+        )
+        errors: dict[str, list[ModelErrorCount]] = defaultdict(list)
+        for row in error_rows:
+            if len(errors[row["version_id"]]) < TOP_ERRORS:
+                errors[row["version_id"]].append(
+                    ModelErrorCount(message=row["error_message"], count=row["count"])
+                )
+        window = [_arm(r, r["version_id"], errors[r["version_id"]]) for r in stats_rows]
+        experiments = await self._experiments(
+            conn, contract.pattern_id, active.version_id, versions, end
+        )
+        return ModelCollectOutput(
+            pattern_id=contract.pattern_id,
+            window_end=end,
+            active=active,
+            versions=versions,
+            window_stats=window,
+            experiments=experiments,
+            feedback_collected=sum(s.n for s in window),
+        )
+
+    async def _experiments(
+        self,
+        conn: asyncpg.Connection,
+        pattern_id: str,
+        active_id: str,
+        versions: list[ModelPatternVersion],
+        end: datetime,
+    ) -> list[ModelCandidateExperiment]:
+        testing = {v.version_id: v for v in versions if v.status is EnumVersionStatus.TESTING}
+        if not testing:
+            return []
+        improvements = await sql_improvements.list_improvements(
+            conn, pattern_id, [EnumImprovementStatus.TESTING]
+        )
+        found = []
+        for improvement in improvements:
+            version = testing.get(improvement.candidate_version_id or "")
+            if version is None:
+                continue
+            rows = {
+                r["version_id"]: r
+                for r in await sql_executions.experiment_stats(
+                    conn, pattern_id, active_id, version.version_id, end
+                )
+            }
+            found.append(
+                ModelCandidateExperiment(
+                    version=version,
+                    improvement=improvement,
+                    control=_arm(rows.get(active_id), active_id, []),
+                    candidate=_arm(rows.get(version.version_id), version.version_id, []),
+                )
+            )
+        return found

@@ -1,0 +1,283 @@
+"""The durable copy of the lineage graph: versions and edges in Postgres.
+
+Every method runs on the caller's connection, so its writes join the caller's transaction.
+Writers take the pattern's advisory lock (transaction-scoped; re-entrant when the caller's
+session already holds it) before checking an invariant, so two writers of one pattern cannot
+both pass a check and then both write. The database enforces the rest (foreign keys, no
+self-edge, one active version per pattern); its errors come back as ``ModelOnexError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.enum_lineage_relation import EnumLineageRelation
+from contracts.enum_version_status import EnumVersionStatus
+from contracts.model_onex_error import ModelOnexError
+from contracts.model_pattern_version import ModelPatternVersion
+from lineage.model_lineage_graph import (
+    ModelLineageGraph,
+    Relations,
+    build_graph,
+    cycle_error,
+    edge_error,
+    invariant_error,
+    relation_values,
+    version_from_mapping,
+)
+from nodes.storage import sql_lineage
+from nodes.storage.locks import pattern_lock_key
+
+Parent = tuple[str, EnumLineageRelation]
+
+
+def bump_minor(version: str) -> str:
+    major, minor, _ = (int(part) for part in version.split("."))
+    return f"{major}.{minor + 1}.0"
+
+
+class NodeLineageStoreEffect:
+    async def lock_pattern(self, conn: asyncpg.Connection, pattern_id: str) -> None:
+        """Until the caller's transaction ends (needs one: outside it the lock would be
+        released at once)."""
+        if not conn.is_in_transaction():
+            raise RuntimeError("lock_pattern needs an open transaction on the connection")
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", pattern_lock_key(pattern_id))
+
+    # ------------------------------------------------------------------ reads
+    async def get_version(
+        self, conn: asyncpg.Connection, version_id: str
+    ) -> ModelPatternVersion | None:
+        row = await sql_lineage.fetch_version(conn, version_id)
+        return version_from_mapping(row) if row is not None else None
+
+    async def require_version(
+        self, conn: asyncpg.Connection, version_id: str
+    ) -> ModelPatternVersion:
+        version = await self.get_version(conn, version_id)
+        if version is None:
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no version {version_id!r}")
+        return version
+
+    async def list_versions(
+        self, conn: asyncpg.Connection, pattern_id: str
+    ) -> list[ModelPatternVersion]:
+        """In semver order."""
+        return [version_from_mapping(r) for r in await sql_lineage.fetch_versions(conn, pattern_id)]
+
+    async def list_patterns(self, conn: asyncpg.Connection) -> list[str]:
+        return await sql_lineage.pattern_ids(conn)
+
+    async def next_version(self, conn: asyncpg.Connection, pattern_id: str) -> str:
+        """The next minor version; call under the pattern's lock, in the inserting transaction."""
+        latest = await sql_lineage.max_version(conn, pattern_id)
+        if latest is None:
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"pattern {pattern_id!r} has no version")
+        return bump_minor(latest)
+
+    async def load_pattern(self, conn: asyncpg.Connection, pattern_id: str) -> ModelLineageGraph:
+        """One pattern's component: the default unit of loading (DESIGN.md section 3)."""
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            versions = await sql_lineage.fetch_versions(conn, pattern_id)
+            edges = await sql_lineage.fetch_edges(conn, pattern_id)
+        return build_graph(versions, (tuple(e) for e in edges))
+
+    async def load_all(self, conn: asyncpg.Connection) -> ModelLineageGraph:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            versions = await sql_lineage.fetch_all_versions(conn)
+            edges = await sql_lineage.fetch_all_edges(conn)
+        return build_graph(versions, (tuple(e) for e in edges))
+
+    async def ancestors(
+        self,
+        conn: asyncpg.Connection,
+        version_id: str,
+        *,
+        relation: Relations = None,
+        max_depth: int | None = None,
+    ) -> set[str]:
+        """The same answer as ``ModelLineageGraph.get_ancestors``, computed in SQL."""
+        return await self._walk(conn, version_id, True, relation, max_depth)
+
+    async def descendants(
+        self,
+        conn: asyncpg.Connection,
+        version_id: str,
+        *,
+        relation: Relations = None,
+        max_depth: int | None = None,
+    ) -> set[str]:
+        return await self._walk(conn, version_id, False, relation, max_depth)
+
+    async def _walk(
+        self,
+        conn: asyncpg.Connection,
+        version_id: str,
+        up: bool,
+        relation: Relations,
+        max_depth: int | None,
+    ) -> set[str]:
+        await self.require_version(conn, version_id)
+        return await sql_lineage.walk(
+            conn, version_id, up=up, relations=_relations(relation), max_depth=max_depth
+        )
+
+    # ----------------------------------------------------------------- writes
+    async def create_version(
+        self,
+        conn: asyncpg.Connection,
+        version: ModelPatternVersion,
+        *,
+        parents: Sequence[Parent] = (),
+        correlation_id: UUID | None = None,
+    ) -> ModelPatternVersion:
+        """Insert a version with its parent edges, atomically; returns it with ``created_at``."""
+        async with conn.transaction():
+            await self.lock_pattern(conn, version.pattern_id)
+            for parent_id, _ in parents:
+                parent = await self.get_version(conn, parent_id)
+                error = edge_error(
+                    parent_id,
+                    version.version_id,
+                    parent.pattern_id if parent is not None else None,
+                    version.pattern_id,
+                )
+                if error is not None:
+                    raise error
+            try:
+                created_at = await conn.fetchval(
+                    sql_lineage.INSERT_VERSION,
+                    version.version_id,
+                    version.pattern_id,
+                    version.version,
+                    version.status.value,
+                    version.config,
+                    version.traffic_weight,
+                    version.metrics,
+                    version.correlation_id,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise _unique_error(exc, version) from None
+            for parent_id, relation in parents:
+                await conn.execute(
+                    sql_lineage.INSERT_EDGE,
+                    parent_id,
+                    version.version_id,
+                    EnumLineageRelation(relation).value,
+                    correlation_id,
+                )
+        return version.model_copy(update={"created_at": created_at})
+
+    async def add_edge(
+        self,
+        conn: asyncpg.Connection,
+        parent_id: str,
+        child_id: str,
+        relation: EnumLineageRelation,
+        *,
+        correlation_id: UUID | None = None,
+    ) -> None:
+        """Refuses a self-edge, a dangling end, an edge across patterns and a cycle."""
+        async with conn.transaction():
+            parent = await self.get_version(conn, parent_id)
+            child = await self.get_version(conn, child_id)
+            error = edge_error(
+                parent_id,
+                child_id,
+                parent.pattern_id if parent is not None else None,
+                child.pattern_id if child is not None else None,
+            )
+            if error is not None:
+                raise error
+            assert parent is not None  # edge_error refuses a missing end
+            await self.lock_pattern(conn, parent.pattern_id)
+            if await sql_lineage.reaches(conn, child_id, parent_id):
+                raise cycle_error(parent_id, child_id)
+            await conn.execute(
+                sql_lineage.INSERT_EDGE,
+                parent_id,
+                child_id,
+                EnumLineageRelation(relation).value,
+                correlation_id,
+            )
+
+    async def set_status(
+        self, conn: asyncpg.Connection, version_id: str, status: EnumVersionStatus
+    ) -> None:
+        try:
+            found = await sql_lineage.update_version(conn, version_id, "status", status.value)
+        except asyncpg.UniqueViolationError:
+            raise invariant_error(
+                f"cannot activate {version_id}: its pattern already has an active version; "
+                "archive that one first",
+                version_id=version_id,
+            ) from None
+        if not found:
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no version {version_id!r}")
+
+    async def set_traffic_weight(
+        self, conn: asyncpg.Connection, version_id: str, weight: float
+    ) -> None:
+        if not await sql_lineage.update_version(conn, version_id, "traffic_weight", weight):
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no version {version_id!r}")
+
+    async def update_metrics(
+        self, conn: asyncpg.Connection, version_id: str, metrics: dict[str, Any]
+    ) -> None:
+        if not await sql_lineage.update_version(conn, version_id, "metrics", metrics):
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no version {version_id!r}")
+
+    async def save_graph(self, conn: asyncpg.Connection, graph: ModelLineageGraph) -> None:
+        """Bulk-store a graph built in memory (new versions only), by COPY, in one transaction."""
+        graph.check_invariants()
+        nodes = graph.graph.nodes(data=True)
+        async with conn.transaction():
+            now = await conn.fetchval("SELECT now()")
+            await conn.copy_records_to_table(
+                "pattern_versions",
+                columns=sql_lineage.VERSION_COLUMNS,
+                records=_version_tuples(nodes, now),
+            )
+            await conn.copy_records_to_table(
+                "lineage_edges",
+                columns=sql_lineage.EDGE_COLUMNS[:-1],
+                records=((p, c, r.value, cid) for p, c, r, cid in graph.edges()),
+            )
+
+
+def _version_tuples(
+    nodes: Iterable[tuple[str, dict[str, Any]]], now: datetime
+) -> Iterable[tuple[Any, ...]]:
+    for vid, a in nodes:
+        yield (
+            vid,
+            a["pattern_id"],
+            a["version"],
+            a["status"],
+            a["config"],
+            a["traffic_weight"],
+            a["metrics"],
+            a["correlation_id"],
+            a["created_at"] or now,
+        )
+
+
+def _relations(relation: Relations) -> list[str] | None:
+    wanted = relation_values(relation)
+    return sorted(wanted) if wanted is not None else None
+
+
+def _unique_error(exc: asyncpg.UniqueViolationError, version: ModelPatternVersion) -> Exception:
+    if "one_active" in (exc.constraint_name or ""):
+        return invariant_error(
+            f"pattern {version.pattern_id!r} already has an active version; "
+            f"{version.version_id} cannot be active too",
+            version_id=version.version_id,
+        )
+    return invariant_error(f"version {version.version_id} already exists")
