@@ -10,9 +10,14 @@ import argparse
 import asyncio
 import sys
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
 
 from bench._db import bench_pool
 from nodes.effect.node_execution_ingest_effect import (
@@ -21,12 +26,34 @@ from nodes.effect.node_execution_ingest_effect import (
     validate_execution_rows,
 )
 from nodes.storage.sql_executions import EXECUTION_COLUMNS
-from tests.factories import execution_rows
 
 _INSERT = (
     f"INSERT INTO hook_executions ({', '.join(EXECUTION_COLUMNS)}) VALUES "
     f"({', '.join(f'${i}' for i in range(1, len(EXECUTION_COLUMNS) + 1))})"
 )
+
+
+def execution_rows(n: int, *, seed: int) -> list[dict[str, Any]]:
+    """``n`` valid rows of one pattern over three days, oldest first, as a hook export."""
+    rng = np.random.default_rng(seed)
+    start = datetime.now(UTC)
+    durations = rng.lognormal(5.0, 0.4, n)
+    scores = rng.uniform(0, 1, n)
+    offsets = np.sort(rng.uniform(0, 3 * 24 * 3600, n))[::-1]
+    return [
+        {
+            "execution_id": uuid.UUID(bytes=rng.bytes(16), version=4),
+            "pattern_id": "api_debug",
+            "version_id": None,
+            "started_at": start - timedelta(seconds=float(offsets[i])),
+            "duration_ms": float(durations[i]),
+            "status": "success" if i % 10 else "failure",
+            "quality_results": {"score": float(scores[i])},
+            "user_rating": (i % 5) + 1,
+            "metadata": {"i": i},
+        }
+        for i in range(n)
+    ]
 
 
 async def main(n: int) -> None:
