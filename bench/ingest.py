@@ -61,7 +61,8 @@ async def main(n: int) -> None:
     many_rows = execution_rows(n, seed=2)
     async with bench_pool() as pool:
         started = time.perf_counter()
-        await NodeExecutionIngestEffect(pool).ingest_executions(copy_rows)
+        async with pool.acquire() as conn:
+            await NodeExecutionIngestEffect().ingest_executions(conn, copy_rows)
         copy_s = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Builds many patterns (chains with branches and a few ``rolled_back_to`` shortcuts) plus one
 deep pattern whose chain puts a node at depth 1,000, loads them by COPY in chunks (memory
-stays flat), then prints one line per figure. Targets (DESIGN.md section 3): in-memory
+stays flat), then prints one line per figure. Targets: in-memory
 ancestors/descendants of the deep node <= 1 ms, SQL <= 20 ms.
 Run: python bench/lineage.py [--versions N]
 """

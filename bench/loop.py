@@ -20,11 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._db import bench_pool
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
-from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
-from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.service import FeedbackLoopService
 from nodes.simulation.simulator import PatternTruth, ProductionSimulator
-from nodes.storage.pool import Pool
 
 TRUTH = PatternTruth(
     base_latency_ms=300.0,
@@ -43,22 +40,19 @@ CONFIG = {"cache_enabled": False, "timeout_ms": 10_000}
 
 
 async def _prepare(
-    pool: Pool,
-    orchestrator: NodeFeedbackLoopOrchestrator,
+    service: FeedbackLoopService,
     patterns: list[str],
     executions: int,
     as_of: datetime,
 ) -> None:
-    registry = NodePatternRegistryEffect(pool)
     simulator = ProductionSimulator({p: TRUTH for p in patterns}, seed=1)
     start = as_of - timedelta(hours=2)
     seed_rows = []
     for pattern in patterns:
-        await registry.register_pattern(pattern, CONFIG)
+        await service.register(pattern, CONFIG)
         seed_rows += simulator.simulate(pattern, f"{pattern}@1.0.0", CONFIG, 40, start=start)
-    ingest = NodeExecutionIngestEffect(pool)
-    await ingest.ingest_executions(seed_rows)
-    first = await orchestrator.run_many(
+    await service.ingest(seed_rows)
+    first = await service.run_many(
         [
             ModelFeedbackLoopInput(pattern_id=p, as_of=start + timedelta(minutes=5))
             for p in patterns
@@ -78,18 +72,18 @@ async def _prepare(
                 spacing_s=0.5,
             )
     for chunk in range(0, len(rows), 200_000):
-        await ingest.ingest_executions(rows[chunk : chunk + 200_000])
+        await service.ingest(rows[chunk : chunk + 200_000])
 
 
 async def single(repeats: int) -> str:
     async with bench_pool() as pool:
-        orchestrator = NodeFeedbackLoopOrchestrator(pool)
+        service = FeedbackLoopService(pool=pool)
         as_of = datetime.now(UTC)
-        await _prepare(pool, orchestrator, ["bench_single"], 1000, as_of)
+        await _prepare(service, ["bench_single"], 1000, as_of)
         timings = []
         for _ in range(repeats):
             started = time.perf_counter()
-            result = await orchestrator.execute_orchestration(
+            result = await service.run(
                 ModelFeedbackLoopInput(pattern_id="bench_single", as_of=as_of)
             )
             timings.append((time.perf_counter() - started) * 1000)
@@ -103,13 +97,13 @@ async def single(repeats: int) -> str:
 
 async def many(patterns: int, executions: int, concurrency: int) -> str:
     async with bench_pool(max_size=concurrency + 2) as pool:
-        orchestrator = NodeFeedbackLoopOrchestrator(pool)
+        service = FeedbackLoopService(pool=pool)
         as_of = datetime.now(UTC)
         names = [f"bench_{i:05d}" for i in range(patterns)]
-        await _prepare(pool, orchestrator, names, executions, as_of)
+        await _prepare(service, names, executions, as_of)
         contracts = [ModelFeedbackLoopInput(pattern_id=p, as_of=as_of) for p in names]
         started = time.perf_counter()
-        results = await orchestrator.run_many(contracts, concurrency=concurrency)
+        results = await service.run_many(contracts, concurrency=concurrency)
         elapsed = time.perf_counter() - started
         assert all(r.success for r in results), next(r for r in results if not r.success)
     return (

@@ -1,4 +1,4 @@
-"""Lifecycle of a pattern version (DESIGN.md section 1)."""
+"""Lifecycle of a pattern version: one active per pattern, candidates testing."""
 
 from enum import StrEnum
 

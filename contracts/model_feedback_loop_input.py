@@ -1,13 +1,52 @@
-"""What one loop run is asked to do. The seed's fields and defaults are kept."""
+"""What one loop run is asked to do. The seed's fields and defaults are kept.
+
+``ModelFeedbackLoopInput.preset(name, pattern_id, **overrides)`` starts from one of the usage
+profiles in ``PRESETS`` instead of the defaults.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Self
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from contracts.enum_loop import EnumFeedbackType
+
+_PROFILES: dict[str, dict[str, Any]] = {
+    # A month of data, big samples, p < 0.01; confidence is capped at 0.99, so a threshold of
+    # 0.99 sends every significant win to a person (approve / reject).
+    "conservative": {
+        "time_window_days": 30,
+        "auto_apply_threshold": 0.99,
+        "min_sample_size": 100,
+        "significance_level": 0.01,
+    },
+    # Fast iteration: three days, small samples, p < 0.10.
+    "aggressive": {
+        "time_window_days": 3,
+        "auto_apply_threshold": 0.85,
+        "min_sample_size": 20,
+        "significance_level": 0.10,
+    },
+    # Judge candidates on the quality score rather than latency.
+    "quality": {
+        "feedback_type": EnumFeedbackType.QUALITY,
+        "time_window_days": 14,
+        "auto_apply_threshold": 0.90,
+        "min_sample_size": 50,
+    },
+    # Observe and report, change nothing.
+    "monitor-only": {"enable_ab_testing": False, "auto_apply_threshold": 1.0},
+}
+
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {name: MappingProxyType(values) for name, values in _PROFILES.items()}
+)
+"""Usage profile name -> the input fields it sets (the rest keep their defaults)."""
 
 
 class ModelFeedbackLoopInput(BaseModel):
@@ -29,6 +68,15 @@ class ModelFeedbackLoopInput(BaseModel):
         default=None, description="end of the collection window (default: the database's now())"
     )
     actor: str = Field(default="feedback-loop", min_length=1, description="who the audit log names")
+
+    @classmethod
+    def preset(cls, name: str, pattern_id: str, **overrides: Any) -> Self:
+        """The ``PRESETS[name]`` profile for ``pattern_id``; ``overrides`` win over it."""
+        try:
+            values = PRESETS[name]
+        except KeyError:
+            raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}") from None
+        return cls(**{**values, **overrides}, pattern_id=pattern_id)
 
     @field_validator("pattern_id")
     @classmethod

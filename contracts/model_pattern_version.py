@@ -18,6 +18,12 @@ def make_version_id(pattern_id: str, version: str) -> str:
     return f"{pattern_id}@{version}"
 
 
+def bump_minor(version: str) -> str:
+    """The version number the next config of a pattern gets: ``1.4.2`` -> ``1.5.0``."""
+    major, minor, _ = (int(part) for part in version.split("."))
+    return f"{major}.{minor + 1}.0"
+
+
 class ModelPatternVersion(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

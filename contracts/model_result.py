@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from contracts.model_feedback_loop_output import ModelFeedbackLoopOutput
+from contracts.model_subscriptable import ModelSubscriptable
 
 
-class ModelResult(BaseModel):
+class ModelResult(ModelSubscriptable):
+    """``result.success`` or, as in the seed, ``result["success"]``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     success: bool

@@ -11,18 +11,18 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from contracts import ModelFeedbackLoopInput
-from nodes import NodeExecutionIngestEffect, NodeFeedbackLoopOrchestrator, NodePatternRegistryEffect
+from nodes import FeedbackLoopService, NodeFeedbackLoopOrchestrator
 from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
 
 
 async def setup(orchestrator: NodeFeedbackLoopOrchestrator) -> None:
     truth, config = DEMO_PATTERNS["api_debug"]
-    pool = await orchestrator.pool()
-    await NodePatternRegistryEffect(pool).register_pattern("api_debug", config)
+    service = FeedbackLoopService(orchestrator.runtime)
+    await service.register("api_debug", config)
     rows = ProductionSimulator({"api_debug": truth}).simulate(
         "api_debug", "api_debug@1.0.0", config, 200, start=datetime.now(UTC) - timedelta(days=1)
     )
-    await NodeExecutionIngestEffect(pool).ingest_executions(rows)
+    await service.ingest(rows)
 
 
 async def main() -> None:
@@ -44,8 +44,7 @@ async def main() -> None:
     print(f"Performance delta: {result.data.performance_delta:.2%}")
     # --- end ---
 
-    stages = {k: v.status.value for k, v in result.data.workflow_stages.items()}
-    print(f"Workflow stages: {stages}")
+    print(f"Workflow stages: {result.data.workflow_stages}")
     await orchestrator.close()
 
 

@@ -7,15 +7,18 @@ be linked twice (a candidate is ``derived_from`` the active version and later be
 ``improved_version``). Edges never cross patterns, so a pattern's component is the unit of
 loading, locking and cycle checks.
 
-Mutations are validated before they touch the graph. Inside ``atomic()`` each mutation records
-its inverse, so a failed database transaction can put the graph back exactly as it was.
+Mutations are validated before they touch the graph. The graph keeps no undo log: after a
+failed database transaction the changed patterns are reloaded from PostgreSQL
+(``nodes.effect.lineage_transaction``), so the graph never holds what the database refused.
+
+The traversals take a version id (``pattern@1.2.0``) or a bare pattern id (no ``@``), which
+stands for that pattern's active version.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -65,7 +68,6 @@ class ModelLineageGraph:
     def __init__(self, graph: nx.DiGraph | None = None) -> None:
         self.graph: nx.DiGraph = graph if graph is not None else nx.DiGraph()
         self._active: dict[str, str] = {}
-        self._journal: list[Callable[[], None]] | None = None
         for vid, attrs in self.graph.nodes(data=True):
             if attrs["status"] == EnumVersionStatus.ACTIVE.value:
                 self._claim_active(attrs["pattern_id"], vid)
@@ -85,6 +87,20 @@ class ModelLineageGraph:
                 EnumErrorCode.NOT_FOUND, f"no version {version_id!r} in the lineage graph"
             ) from None
         return attrs
+
+    def resolve(self, ref: str) -> str:
+        """The version id ``ref`` names: itself when it has an ``@``, else (a pattern id) that
+        pattern's active version. NOT_FOUND when there is no such version."""
+        if "@" in ref:
+            self._attrs(ref)
+            return ref
+        active = self._active.get(ref)
+        if active is None:
+            raise ModelOnexError(
+                EnumErrorCode.NOT_FOUND,
+                f"no active version of pattern {ref!r} in the lineage graph",
+            )
+        return active
 
     def version(self, version_id: str) -> ModelPatternVersion:
         return version_from_mapping(self._attrs(version_id))
@@ -107,10 +123,8 @@ class ModelLineageGraph:
                 yield parent, child, EnumLineageRelation(relation), cid
 
     # ---------------------------------------------------------------- traversal
-    def _walk(
-        self, version_id: str, *, up: bool, relation: Relations, max_depth: int | None
-    ) -> set[str]:
-        self._attrs(version_id)
+    def _walk(self, ref: str, *, up: bool, relation: Relations, max_depth: int | None) -> set[str]:
+        version_id = self.resolve(ref)
         wanted = relation_values(relation)
         if wanted is None and max_depth is None:
             found: set[str] = (
@@ -141,13 +155,14 @@ class ModelLineageGraph:
     def get_ancestors(
         self, version_id: str, *, relation: Relations = None, max_depth: int | None = None
     ) -> set[str]:
-        """Every version this one descends from, optionally only along ``relation`` edges and
-        at most ``max_depth`` hops up."""
+        """Every version this one (or the pattern's active one) descends from, optionally only
+        along ``relation`` edges and at most ``max_depth`` hops up."""
         return self._walk(version_id, up=True, relation=relation, max_depth=max_depth)
 
     def get_descendants(
         self, version_id: str, *, relation: Relations = None, max_depth: int | None = None
     ) -> set[str]:
+        """Every version derived from this one (or from the pattern's active one)."""
         return self._walk(version_id, up=False, relation=relation, max_depth=max_depth)
 
     def order_key(self, version_id: str) -> tuple[datetime, tuple[int, ...], str]:
@@ -163,7 +178,9 @@ class ModelLineageGraph:
         )
 
     def get_lineage_path(self, version_id: str) -> list[str]:
-        """Root -> ``version_id`` along the fewest hops from the pattern's oldest root."""
+        """Root -> ``version_id`` (or the pattern's active version) along the fewest hops from
+        the pattern's oldest root."""
+        version_id = self.resolve(version_id)
         ancestors = self.get_ancestors(version_id)
         roots = sorted((a for a in ancestors if self.graph.in_degree(a) == 0), key=self.order_key)
         if not roots:
@@ -187,6 +204,7 @@ class ModelLineageGraph:
     def lowest_common_ancestor(self, first: str, second: str) -> str | None:
         """The common ancestor (either version itself included) nearest to both; ties go to the
         newest. None when the two share no history."""
+        first, second = self.resolve(first), self.resolve(second)
         common = (self.get_ancestors(first) | {first}) & (self.get_ancestors(second) | {second})
         if not common:
             return None
@@ -235,25 +253,6 @@ class ModelLineageGraph:
                 raise invariant_error(f"edge {parent} -> {child} crosses patterns")
 
     # --------------------------------------------------------------- mutation
-    def _record(self, undo: Callable[[], None]) -> None:
-        if self._journal is not None:
-            self._journal.append(undo)
-
-    @contextmanager
-    def atomic(self) -> Iterator[None]:
-        """All mutations inside happen, or (on any exception) none of them is left behind."""
-        outer, self._journal = self._journal, []
-        try:
-            yield
-        except BaseException:
-            for undo in reversed(self._journal):
-                undo()
-            raise
-        finally:
-            inner, self._journal = self._journal, outer
-        if outer is not None:
-            outer.extend(inner)
-
     def add_version(self, version: ModelPatternVersion) -> None:
         vid = version.version_id
         if vid in self.graph:
@@ -261,13 +260,6 @@ class ModelLineageGraph:
         if version.status is EnumVersionStatus.ACTIVE:
             self._claim_active(version.pattern_id, vid)
         self.graph.add_node(vid, **version_attrs(version))
-
-        def undo() -> None:
-            self.graph.remove_node(vid)
-            if self._active.get(version.pattern_id) == vid:
-                del self._active[version.pattern_id]
-
-        self._record(undo)
 
     def add_edge(
         self,
@@ -284,37 +276,24 @@ class ModelLineageGraph:
         data = self.graph.get_edge_data(parent_id, child_id)
         if data is None:
             self.graph.add_edge(parent_id, child_id, relations={relation.value: correlation_id})
-            self._record(lambda: self.graph.remove_edge(parent_id, child_id))
         elif relation.value not in data["relations"]:
             data["relations"][relation.value] = correlation_id
-            self._record(lambda: data["relations"].pop(relation.value))
 
     def set_status(self, version_id: str, status: EnumVersionStatus) -> None:
         attrs = self._attrs(version_id)
-        old, pattern_id = attrs["status"], attrs["pattern_id"]
+        pattern_id = attrs["pattern_id"]
         if status is EnumVersionStatus.ACTIVE:
             self._claim_active(pattern_id, version_id)
         elif self._active.get(pattern_id) == version_id:
             del self._active[pattern_id]
         attrs["status"] = status.value
 
-        def undo() -> None:
-            attrs["status"] = old
-            if self._active.get(pattern_id) == version_id:
-                del self._active[pattern_id]
-            if old == EnumVersionStatus.ACTIVE.value:
-                self._active[pattern_id] = version_id
-
-        self._record(undo)
-
     def update_attrs(self, version_id: str, **values: Any) -> None:
         """Traffic weight or metric snapshot; never status (use ``set_status``)."""
         attrs = self._attrs(version_id)
         if not values.keys() <= {"traffic_weight", "metrics"}:
             raise ValueError(f"only traffic_weight and metrics can change, got {sorted(values)}")
-        before = {key: attrs[key] for key in values}
         attrs.update(values)
-        self._record(lambda: attrs.update(before))
 
     def replace_pattern(self, pattern_id: str, component: ModelLineageGraph) -> None:
         """Swap in a freshly loaded copy of one pattern's component."""

@@ -1,19 +1,11 @@
-"""ONEX nodes of the loop: the orchestrator, effect nodes (all I/O), compute nodes (pure)."""
+"""ONEX nodes of the loop, grouped by kind, with the runtime and the service facade.
 
-from nodes.compute.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
-from nodes.compute.node_improvement_generator_compute import NodeImprovementGeneratorCompute
-from nodes.compute.node_improvement_validator_compute import NodeImprovementValidatorCompute
-from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
-from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+The public face: ``FeedbackLoopService`` (every job) and ``NodeFeedbackLoopOrchestrator`` (the
+seed's entry point); the node classes for those who compose their own.
+"""
+
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.runtime.runtime import FeedbackLoopRuntime
+from nodes.service.facade import FeedbackLoopService
 
-__all__ = [
-    "NodeExecutionIngestEffect",
-    "NodeFeedbackAnalyzerCompute",
-    "NodeFeedbackLoopOrchestrator",
-    "NodeImprovementGeneratorCompute",
-    "NodeImprovementValidatorCompute",
-    "NodePatternRegistryEffect",
-    "NodeTrafficAllocatorEffect",
-]
+__all__ = ["FeedbackLoopRuntime", "FeedbackLoopService", "NodeFeedbackLoopOrchestrator"]

@@ -1,4 +1,6 @@
-"""The YAML node contracts and the code agree; compute and orchestrator modules do no I/O."""
+"""The architecture, checked: every node class has exactly one YAML contract that agrees with
+its code; compute and reducer modules do no I/O; imports flow one way (adapters -> facade ->
+orchestrator -> runtime -> nodes -> storage); the lineage graph needs no database driver."""
 
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ REQUIRED_KEYS = {
     "output_model",
     "purity",
     "idempotent",
-    "timeout_ms",
 }
+KINDS = ("effect", "compute", "orchestrator", "reducer")
+PURE_KINDS = ("compute", "reducer")
 IO_MODULES = {
     "asyncpg",
     "socket",
@@ -57,8 +60,29 @@ def _resolve(dotted: str) -> typing.Any:
     return getattr(importlib.import_module(module), name)
 
 
-def test_there_are_contracts() -> None:
-    assert len(CONTRACT_FILES) >= 7
+def _node_classes() -> dict[str, str]:
+    """Every ``Node*`` class defined under nodes/, by name -> module (read from the source)."""
+    found: dict[str, str] = {}
+    for path in sorted((ROOT / "nodes").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.name.startswith("Node"):
+                assert node.name not in found, f"{node.name} defined twice"
+                found[node.name] = module
+    return found
+
+
+def test_every_node_class_has_exactly_one_contract_and_back() -> None:
+    contracts = [_load(p) for p in CONTRACT_FILES]
+    named = [c["name"] for c in contracts]
+    assert len(named) == len(set(named)), "two contracts for one class"
+    classes = _node_classes()
+    assert set(named) == set(classes), (
+        f"classes without contract: {sorted(set(classes) - set(named))}; "
+        f"contracts without class: {sorted(set(named) - set(classes))}"
+    )
+    for contract in contracts:
+        assert contract["module"] == classes[contract["name"]]
 
 
 @pytest.mark.parametrize("path", CONTRACT_FILES, ids=lambda p: p.stem)
@@ -66,11 +90,13 @@ def test_contract_matches_code(path: Path) -> None:
     spec = _load(path)
     assert spec.keys() >= REQUIRED_KEYS, REQUIRED_KEYS - spec.keys()
     assert path.stem == spec["module"].rpartition(".")[2], "file named after its module"
-    assert spec["node_type"] in ("effect", "compute", "orchestrator")
+    assert spec["node_type"] in KINDS
     assert spec["name"].startswith("Node") and spec["name"].lower().endswith(spec["node_type"])
+    assert spec["module"].startswith(f"nodes.{spec['node_type']}."), "lives in its kind's package"
     assert spec["purity"] in ("pure", "side_effecting")
-    assert (spec["purity"] == "pure") == (spec["node_type"] == "compute")
-    assert isinstance(spec["idempotent"], bool) and spec["timeout_ms"] > 0
+    assert (spec["purity"] == "pure") == (spec["node_type"] in PURE_KINDS)
+    assert isinstance(spec["idempotent"], bool)
+    assert "timeout_ms" not in spec, "no promise the code does not keep"
     cls = getattr(importlib.import_module(spec["module"]), spec["name"])
     method = getattr(cls, spec["entrypoint"])
     hints = typing.get_type_hints(method)
@@ -83,7 +109,8 @@ def test_contract_matches_code(path: Path) -> None:
     accepted = [hints.get(p) for p in params]
     if spec.get("input_is_batch"):
         # A batch of rows, each validated against the input model inside the node.
-        assert typing.get_origin(accepted[0]) is not None and "Iterable" in str(accepted[0])
+        batch = [a for a in accepted if "Iterable" in str(a)]
+        assert batch and typing.get_origin(batch[0]) is not None, accepted
         assert input_model.__name__ in inspect.getsource(inspect.getmodule(cls))
     else:
         assert input_model in accepted, f"{spec['entrypoint']} takes {accepted}"
@@ -104,14 +131,21 @@ def _imports_and_calls(module_name: str) -> tuple[set[str], set[str]]:
     return imported, called
 
 
+def _modules(package: str) -> list[str]:
+    base = ROOT.joinpath(*package.split("."))
+    return sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in base.rglob("*.py")
+        if p.name != "__init__.py"
+    )
+
+
 PURE_MODULES = [
-    _load(p)["module"] for p in CONTRACT_FILES if _load(p)["node_type"] == "compute"
-] + [
-    "nodes.compute.allocation",
-    "nodes.compute.generators.builtin",
-    "nodes.compute.generators.registry",
-    *sorted(f"nodes.stats.{p.stem}" for p in (ROOT / "nodes" / "stats").glob("[!_]*.py")),
+    *_modules("nodes.compute"),
+    *_modules("nodes.reducer"),
+    *_modules("nodes.stats"),
     "lineage.config_diff",
+    "contracts.model_traffic_allocation",
 ]
 
 

@@ -19,8 +19,8 @@ Per candidate, in order:
    so nothing is decided until the allocation is fixed);
 3. primary metric significantly worse -> reject; a guardrail (success rate, quality)
    significantly worse -> reject;
-4. significantly better: ``confidence = min(1 - p, 0.99)`` >= ``auto_apply_threshold`` ->
-   apply, else review;
+4. significantly better: ``confidence = min(1 - p, 0.99)`` > ``auto_apply_threshold`` (strictly:
+   a threshold of 0.99 or more sends every win to review) -> apply, else review;
 5. futile (even the optimistic end of the 95 % CI improves less than ``min_relative_effect``)
    -> reject; otherwise continue.
 With ``feedback_type=all`` every measurable metric is tested and the p-values Holm-corrected.
@@ -268,11 +268,11 @@ class NodeImprovementValidatorCompute:
             )
         if main.better:
             significant = {**numbers, "significant": True}
-            if confidence >= contract.auto_apply_threshold:
+            if confidence > contract.auto_apply_threshold:
                 return result(EnumDecision.APPLY, f"better: {summary}", **significant)
             return result(
                 EnumDecision.REVIEW,
-                f"better but confidence {confidence:.3f} < auto-apply threshold "
+                f"better but confidence {confidence:.3f} <= auto-apply threshold "
                 f"{contract.auto_apply_threshold}: {summary}; approve or reject it",
                 **significant,
             )

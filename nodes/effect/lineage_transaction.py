@@ -2,8 +2,9 @@
 
 Each change is validated and applied to the graph first (so a broken invariant is refused
 before any SQL), then written on the caller's connection. If anything inside the block
-raises, or the commit itself fails, Postgres rolls back and the graph's undo journal puts the
-graph back as it was.
+raises, or the commit itself fails, Postgres rolls back and every pattern the transaction
+touched is reloaded from Postgres into the graph, so the two never diverge (a graph that was
+already stale before the transaction comes out matching the database, too).
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ class LineageTransaction:
         self.conn = conn
         self.graph = graph
         self.store = store
+        # The patterns whose part of the graph this transaction may have changed (an ordered set).
+        self.touched: dict[str, None] = {}
+
+    def _touch(self, *version_ids: str) -> None:
+        """Note the patterns of the versions the graph holds (before changing them)."""
+        nodes = self.graph.graph.nodes
+        for vid in version_ids:
+            if vid in nodes:
+                self.touched[nodes[vid]["pattern_id"]] = None
 
     async def add_version(
         self,
@@ -36,6 +46,7 @@ class LineageTransaction:
         parents: Sequence[Parent] = (),
         correlation_id: UUID | None = None,
     ) -> ModelPatternVersion:
+        self.touched[version.pattern_id] = None
         self.graph.add_version(version)
         for parent_id, relation in parents:
             self.graph.add_edge(
@@ -55,14 +66,23 @@ class LineageTransaction:
         *,
         correlation_id: UUID | None = None,
     ) -> None:
+        self._touch(parent_id, child_id)
         self.graph.add_edge(parent_id, child_id, relation, correlation_id=correlation_id)
         await self.store.add_edge(
             self.conn, parent_id, child_id, relation, correlation_id=correlation_id
         )
 
     async def set_status(self, version_id: str, status: EnumVersionStatus) -> None:
+        self._touch(version_id)
         self.graph.set_status(version_id, status)
         await self.store.set_status(self.conn, version_id, status)
+
+    async def reload_touched(self) -> None:
+        """Put the database's copy of every touched pattern into the graph."""
+        for pattern_id in self.touched:
+            self.graph.replace_pattern(
+                pattern_id, await self.store.load_pattern(self.conn, pattern_id)
+            )
 
 
 @asynccontextmanager
@@ -72,6 +92,17 @@ async def lineage_transaction(
     store: NodeLineageStoreEffect | None = None,
 ) -> AsyncIterator[LineageTransaction]:
     """``async with lineage_transaction(conn, graph) as tx: await tx.add_version(...)``"""
-    with graph.atomic():
+    tx = LineageTransaction(conn, graph, store or NodeLineageStoreEffect())
+    try:
         async with conn.transaction():
-            yield LineageTransaction(conn, graph, store or NodeLineageStoreEffect())
+            yield tx
+    except BaseException as failure:
+        # Rolled back by now (the block raised, or the commit failed).
+        try:
+            await tx.reload_touched()
+        except Exception as reload_failure:
+            failure.add_note(
+                f"the lineage graph could not be reloaded after the rollback and may differ "
+                f"from the database for {sorted(tx.touched)}: {reload_failure!r}"
+            )
+        raise

@@ -19,7 +19,7 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.model_execution_record import EXECUTION_RECORDS, ModelExecutionRecord
 from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
 from contracts.model_onex_error import ModelOnexError
-from nodes.storage.sql_executions import EXECUTION_COLUMNS
+from nodes.storage import sql_executions
 
 log = structlog.get_logger(__name__)
 
@@ -121,11 +121,9 @@ async def _validated_tuples(
 class NodeExecutionIngestEffect:
     """Writes executions to ``hook_executions`` by COPY; a batch is stored whole or not at all."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
     async def ingest_executions(
         self,
+        conn: asyncpg.Connection,
         rows: Iterable[Row],
         *,
         on_duplicate: DuplicatePolicy = "error",
@@ -136,33 +134,23 @@ class NodeExecutionIngestEffect:
             raise ValueError(f"on_duplicate must be 'error' or 'skip', got {on_duplicate!r}")
         items = rows if isinstance(rows, Sequence) else list(rows)
         validator = _BatchValidator(row_names)
-        target = "hook_executions" if on_duplicate == "error" else "ingest_staging"
-        async with self._pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    if on_duplicate == "skip":
-                        await conn.execute(
-                            "CREATE TEMP TABLE ingest_staging "
-                            "(LIKE hook_executions INCLUDING DEFAULTS) ON COMMIT DROP"
-                        )
-                    await conn.copy_records_to_table(
-                        target,
-                        records=_validated_tuples(items, validator),
-                        columns=EXECUTION_COLUMNS,
-                    )
-                    inserted = len(items)
-                    if on_duplicate == "skip":
-                        status = await conn.execute(
-                            "INSERT INTO hook_executions SELECT * FROM ingest_staging "
-                            "ON CONFLICT (execution_id) DO NOTHING"
-                        )
-                        inserted = int(status.split()[-1])
-            except asyncpg.UniqueViolationError:
-                raise await self._already_stored(conn, items, validator) from None
-            except asyncpg.IntegrityConstraintViolationError as exc:
-                raise ModelOnexError(
-                    EnumErrorCode.INVALID_INPUT, f"batch rejected, nothing stored: {exc}"
-                ) from exc
+        try:
+            async with conn.transaction():
+                skip = on_duplicate == "skip"
+                if skip:
+                    await sql_executions.create_ingest_staging(conn)
+                await sql_executions.copy_executions(
+                    conn, _validated_tuples(items, validator), staging=skip
+                )
+                inserted = len(items)
+                if skip:
+                    inserted = await sql_executions.insert_staged_skipping_duplicates(conn)
+        except asyncpg.UniqueViolationError:
+            raise await self._already_stored(conn, items, validator) from None
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise ModelOnexError(
+                EnumErrorCode.INVALID_INPUT, f"batch rejected, nothing stored: {exc}"
+            ) from exc
         result = ModelIngestResult(
             received=len(items), inserted=inserted, skipped_duplicates=len(items) - inserted
         )
@@ -173,13 +161,8 @@ class NodeExecutionIngestEffect:
         self, conn: asyncpg.Connection, items: Sequence[Row], validator: _BatchValidator
     ) -> ModelOnexError:
         position = {str(UUID(str(row["execution_id"]))): i for i, row in enumerate(items)}
-        stored = await conn.fetch(
-            "SELECT execution_id::text AS id FROM hook_executions "
-            "WHERE execution_id = ANY($1::uuid[]) LIMIT $2",
-            list(position),
-            _MAX_ERRORS_SHOWN,
-        )
-        rows = sorted(position[r["id"]] for r in stored)
+        stored = await sql_executions.stored_execution_ids(conn, list(position), _MAX_ERRORS_SHOWN)
+        rows = sorted(position[i] for i in stored)
         named = ", ".join(f"{validator.name(i)} ({items[i]['execution_id']})" for i in rows)
         return ModelOnexError(
             EnumErrorCode.DUPLICATE,

@@ -19,8 +19,9 @@ import asyncpg
 from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_lineage_relation import EnumLineageRelation
 from contracts.enum_version_status import EnumVersionStatus
+from contracts.model_lineage_walk import ModelLineageWalkInput, ModelLineageWalkOutput
 from contracts.model_onex_error import ModelOnexError
-from contracts.model_pattern_version import ModelPatternVersion
+from contracts.model_pattern_version import ModelPatternVersion, bump_minor
 from lineage.model_lineage_graph import (
     ModelLineageGraph,
     Relations,
@@ -32,24 +33,12 @@ from lineage.model_lineage_graph import (
     version_from_mapping,
 )
 from nodes.storage import sql_lineage
-from nodes.storage.locks import pattern_lock_key
+from nodes.storage.locks import lock_pattern_for_transaction
 
 Parent = tuple[str, EnumLineageRelation]
 
 
-def bump_minor(version: str) -> str:
-    major, minor, _ = (int(part) for part in version.split("."))
-    return f"{major}.{minor + 1}.0"
-
-
 class NodeLineageStoreEffect:
-    async def lock_pattern(self, conn: asyncpg.Connection, pattern_id: str) -> None:
-        """Until the caller's transaction ends (needs one: outside it the lock would be
-        released at once)."""
-        if not conn.is_in_transaction():
-            raise RuntimeError("lock_pattern needs an open transaction on the connection")
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", pattern_lock_key(pattern_id))
-
     # ------------------------------------------------------------------ reads
     async def get_version(
         self, conn: asyncpg.Connection, version_id: str
@@ -82,7 +71,7 @@ class NodeLineageStoreEffect:
         return bump_minor(latest)
 
     async def load_pattern(self, conn: asyncpg.Connection, pattern_id: str) -> ModelLineageGraph:
-        """One pattern's component: the default unit of loading (DESIGN.md section 3)."""
+        """One pattern's component: the default unit of loading ."""
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             versions = await sql_lineage.fetch_versions(conn, pattern_id)
             edges = await sql_lineage.fetch_edges(conn, pattern_id)
@@ -94,6 +83,21 @@ class NodeLineageStoreEffect:
             edges = await sql_lineage.fetch_all_edges(conn)
         return build_graph(versions, (tuple(e) for e in edges))
 
+    async def walk(
+        self, conn: asyncpg.Connection, query: ModelLineageWalkInput
+    ) -> ModelLineageWalkOutput:
+        """The same answer as ``ModelLineageGraph.get_ancestors`` / ``get_descendants``,
+        computed in SQL; NOT_FOUND for an unknown version."""
+        await self.require_version(conn, query.version_id)
+        found = await sql_lineage.walk(
+            conn,
+            query.version_id,
+            up=query.up,
+            relations=_relations(query.relations),
+            max_depth=query.max_depth,
+        )
+        return ModelLineageWalkOutput(version_ids=frozenset(found))
+
     async def ancestors(
         self,
         conn: asyncpg.Connection,
@@ -102,7 +106,6 @@ class NodeLineageStoreEffect:
         relation: Relations = None,
         max_depth: int | None = None,
     ) -> set[str]:
-        """The same answer as ``ModelLineageGraph.get_ancestors``, computed in SQL."""
         return await self._walk(conn, version_id, True, relation, max_depth)
 
     async def descendants(
@@ -123,10 +126,18 @@ class NodeLineageStoreEffect:
         relation: Relations,
         max_depth: int | None,
     ) -> set[str]:
-        await self.require_version(conn, version_id)
-        return await sql_lineage.walk(
-            conn, version_id, up=up, relations=_relations(relation), max_depth=max_depth
+        wanted = relation_values(relation)
+        query = ModelLineageWalkInput(
+            version_id=version_id,
+            up=up,
+            relations=(
+                tuple(EnumLineageRelation(r) for r in sorted(wanted))
+                if wanted is not None
+                else None
+            ),
+            max_depth=max_depth,
         )
+        return set((await self.walk(conn, query)).version_ids)
 
     # ----------------------------------------------------------------- writes
     async def create_version(
@@ -139,7 +150,7 @@ class NodeLineageStoreEffect:
     ) -> ModelPatternVersion:
         """Insert a version with its parent edges, atomically; returns it with ``created_at``."""
         async with conn.transaction():
-            await self.lock_pattern(conn, version.pattern_id)
+            await lock_pattern_for_transaction(conn, version.pattern_id)
             for parent_id, _ in parents:
                 parent = await self.get_version(conn, parent_id)
                 error = edge_error(
@@ -196,7 +207,7 @@ class NodeLineageStoreEffect:
             if error is not None:
                 raise error
             assert parent is not None  # edge_error refuses a missing end
-            await self.lock_pattern(conn, parent.pattern_id)
+            await lock_pattern_for_transaction(conn, parent.pattern_id)
             if await sql_lineage.reaches(conn, child_id, parent_id):
                 raise cycle_error(parent_id, child_id)
             await conn.execute(

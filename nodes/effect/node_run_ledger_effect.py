@@ -1,94 +1,118 @@
-"""The run ledger: one connection per run, the pattern's advisory lock, and ``loop_runs``.
+"""The run ledger: the pattern's lock for a whole run, and the run's ``loop_runs`` row from
+open to close.
 
-The lock is session-level and held for the whole run, so two runs on one pattern never
-interleave (the second waits up to ``lock_timeout_s``, then reports BUSY). The lineage store's
-per-pattern transaction lock uses the same key, so a CLI rollback waits for a running loop too.
+The lock is session-level and held for the whole run, so two runs of one pattern never
+interleave (the second waits up to ``lock_timeout_s``, then reports BUSY). Writers of a
+pattern's versions take the same key per transaction, so a rollback waits for a running loop.
+
+Attempts: a correlation id whose latest attempt succeeded is replayed; one that failed or was
+abandoned runs again as the next attempt. A row still ``running`` when the lock is free again
+belongs to a session that died (kill -9, lost connection): the next run marks it abandoned.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from contracts.enum_error_code import EnumErrorCode
+from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from contracts.model_feedback_loop_output import ModelFeedbackLoopOutput
 from contracts.model_onex_error import ModelOnexError
+from contracts.model_run_ledger import ModelRunClose, ModelRunOpened
 from nodes.storage import sql_loop_runs
-from nodes.storage.locks import pattern_lock_key
+from nodes.storage.locks import lock_pattern_for_session, unlock_pattern_for_session
 
 
 class NodeRunLedgerEffect:
-    def __init__(self, pool: asyncpg.Pool, *, lock_timeout_s: float = 30.0) -> None:
-        self._pool = pool
+    def __init__(self, *, lock_timeout_s: float = 30.0) -> None:
         self._lock_timeout_ms = int(lock_timeout_s * 1000)
 
     @asynccontextmanager
-    async def pattern_session(
-        self, pattern_id: str, correlation_id: UUID
-    ) -> AsyncIterator[asyncpg.Connection]:
-        """A connection holding the pattern's lock for as long as the context lasts."""
-        async with self._pool.acquire() as conn:
-            key = pattern_lock_key(pattern_id)
-            try:
-                await conn.execute(f"SET lock_timeout = {self._lock_timeout_ms}")
-                await conn.execute("SELECT pg_advisory_lock($1)", key)
-            except asyncpg.LockNotAvailableError:
-                raise ModelOnexError(
-                    EnumErrorCode.BUSY,
-                    f"pattern {pattern_id!r} is busy: another run holds its lock "
-                    f"(waited {self._lock_timeout_ms / 1000:g} s)",
-                    correlation_id=correlation_id,
-                ) from None
-            finally:
-                await conn.execute("RESET lock_timeout")
-            try:
-                yield conn
-            except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise ModelOnexError(
-                    EnumErrorCode.DATABASE_ERROR,
-                    f"database error: {exc}",
-                    correlation_id=correlation_id,
-                ) from exc
-            finally:
-                if not conn.is_closed():
-                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
-
-    async def claim(
-        self,
-        conn: asyncpg.Connection,
-        correlation_id: UUID,
-        pattern_id: str,
-        contract: dict[str, Any],
-    ) -> asyncpg.Record | None:
-        """None: this run is new (or a crashed one, taken over). Else: the recorded run."""
-        recorded = await sql_loop_runs.claim_run(conn, correlation_id, pattern_id, contract)
-        if recorded is None:
-            return None
-        if recorded["pattern_id"] != pattern_id:
+    async def hold_pattern(
+        self, conn: asyncpg.Connection, pattern_id: str, correlation_id: UUID
+    ) -> AsyncIterator[None]:
+        """The pattern's lock on ``conn`` for as long as the context lasts; database errors
+        inside come out as ``ModelOnexError`` (DATABASE_ERROR) naming the run."""
+        if not await lock_pattern_for_session(conn, pattern_id, timeout_ms=self._lock_timeout_ms):
             raise ModelOnexError(
-                EnumErrorCode.CONFLICT,
-                f"correlation_id {correlation_id} already belongs to a run of pattern "
-                f"{recorded['pattern_id']!r}",
+                EnumErrorCode.BUSY,
+                f"pattern {pattern_id!r} is busy: another run holds its lock "
+                f"(waited {self._lock_timeout_ms / 1000:g} s)",
                 correlation_id=correlation_id,
             )
-        if recorded["status"] == "running":
-            await sql_loop_runs.restart_run(conn, correlation_id)
-            return None
-        return recorded
+        try:
+            yield
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise ModelOnexError(
+                EnumErrorCode.DATABASE_ERROR,
+                f"database error: {exc}",
+                correlation_id=correlation_id,
+            ) from exc
+        finally:
+            if not conn.is_closed():
+                await unlock_pattern_for_session(conn, pattern_id)
 
-    async def finish(
-        self,
-        conn: asyncpg.Connection,
-        correlation_id: UUID,
-        *,
-        succeeded: bool,
-        stages: dict[str, Any],
-        output: dict[str, Any] | None,
-        error: dict[str, Any] | None,
-    ) -> None:
-        await sql_loop_runs.finish_run(
-            conn, correlation_id, succeeded=succeeded, stages=stages, output=output, error=error
+    async def open(
+        self, conn: asyncpg.Connection, contract: ModelFeedbackLoopInput
+    ) -> ModelRunOpened:
+        """Call while holding the pattern: marks dead runs abandoned, then replays or opens."""
+        correlation_id, pattern_id = contract.correlation_id, contract.pattern_id
+        abandoned = await sql_loop_runs.abandon_running(conn, pattern_id)
+        latest = await sql_loop_runs.latest_attempt(conn, correlation_id)
+        if latest is not None and latest["pattern_id"] != pattern_id:
+            raise _foreign(correlation_id, latest["pattern_id"])
+        if latest is not None and latest["status"] == "succeeded":
+            output = ModelFeedbackLoopOutput.model_validate({**latest["output"], "replayed": True})
+            return ModelRunOpened(
+                correlation_id=correlation_id,
+                attempt=latest["attempt"],
+                replay=output,
+                abandoned=abandoned,
+            )
+        attempt = 1 if latest is None else latest["attempt"] + 1
+        opened = await sql_loop_runs.open_attempt(
+            conn, correlation_id, attempt, pattern_id, contract.model_dump(mode="json")
         )
+        if not opened:  # the same correlation id, opened meanwhile for another pattern
+            raced = await sql_loop_runs.latest_attempt(conn, correlation_id)
+            raise _foreign(correlation_id, raced["pattern_id"] if raced else "?")
+        return ModelRunOpened(correlation_id=correlation_id, attempt=attempt, abandoned=abandoned)
+
+    @staticmethod
+    def as_error(exc: BaseException, correlation_id: UUID, stage: str | None) -> ModelOnexError:
+        """Any exception of a run as the error the caller gets: its own code when it is a
+        ``ModelOnexError``, DATABASE_ERROR for the driver's errors, else INTERNAL."""
+        if isinstance(exc, ModelOnexError):
+            exc.correlation_id = correlation_id
+            return exc
+        where = f" in stage {stage}" if stage else ""
+        database = isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
+        return ModelOnexError(
+            EnumErrorCode.DATABASE_ERROR if database else EnumErrorCode.INTERNAL,
+            f"{'database' if database else 'internal'} error{where}: {type(exc).__name__}: {exc}",
+            correlation_id=correlation_id,
+            details={"stage": stage, "exception": type(exc).__name__},
+        )
+
+    async def close(self, conn: asyncpg.Connection, closing: ModelRunClose) -> None:
+        await sql_loop_runs.close_attempt(
+            conn,
+            closing.correlation_id,
+            closing.attempt,
+            succeeded=closing.succeeded,
+            stages=closing.stages,
+            output=closing.output,
+            error=closing.error,
+        )
+
+
+def _foreign(correlation_id: UUID, pattern_id: str) -> ModelOnexError:
+    return ModelOnexError(
+        EnumErrorCode.CONFLICT,
+        f"correlation_id {correlation_id} already belongs to a run of pattern {pattern_id!r}",
+        correlation_id=correlation_id,
+    )

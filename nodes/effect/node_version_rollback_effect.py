@@ -9,69 +9,33 @@ and a loop run (or two rollbacks) of one pattern never interleave.
 from __future__ import annotations
 
 import uuid
-from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_lineage_relation import EnumLineageRelation
 from contracts.enum_version_status import EnumVersionStatus
+from contracts.model_improvement_lifecycle import (
+    EnumLifecycleEvent,
+    ModelDecisionEvidence,
+    ModelLifecycleEvent,
+    ModelLifecycleRequest,
+)
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_version import ModelPatternVersion, make_version_id
-from nodes.effect.node_improvement_store_effect import NodeImprovementStoreEffect
+from contracts.model_rollback import ModelRollbackInput, ModelRollbackOutput
+from nodes.effect.node_improvement_lifecycle_effect import NodeImprovementLifecycleEffect
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.storage.locks import lock_pattern_for_transaction
 from nodes.storage.sql_audit import write_audit
 
 
-class ModelRollbackInput(BaseModel):
-    """Restore ``pattern_id@to_version``'s config as the pattern's new active version."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    pattern_id: str = Field(min_length=1, pattern=r"^[^@\s]+$")
-    to_version: str = Field(min_length=1, description="semver of the version to restore")
-    actor: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-    correlation_id: UUID | None = None
-
-
-class ModelRollbackOutput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: ModelPatternVersion = Field(description="the new active version")
-    restored_from: str
-    archived: str | None = Field(description="the version that was active before, if any")
-    retired_improvements: list[UUID] = Field(
-        description="open improvements rejected as superseded (tested against the old control)"
-    )
-    correlation_id: UUID
-
-
 class NodeVersionRollbackEffect:
-    def __init__(self, lineage_store: NodeLineageStoreEffect | None = None) -> None:
-        self._lineage = lineage_store or NodeLineageStoreEffect()
-        self._improvements = NodeImprovementStoreEffect(self._lineage)
-
-    async def rollback(
-        self,
-        conn: asyncpg.Connection,
-        pattern_id: str,
-        to_version: str,
-        *,
-        actor: str,
-        reason: str,
-        correlation_id: UUID | None = None,
-    ) -> ModelPatternVersion:
-        """The new active version (``execute_effect`` also reports what was archived)."""
-        request = ModelRollbackInput(
-            pattern_id=pattern_id,
-            to_version=to_version,
-            actor=actor,
-            reason=reason,
-            correlation_id=correlation_id,
-        )
-        return (await self.execute_effect(conn, request)).version
+    def __init__(
+        self, lineage_store: NodeLineageStoreEffect, lifecycle: NodeImprovementLifecycleEffect
+    ) -> None:
+        self._lineage = lineage_store
+        self._lifecycle = lifecycle
 
     async def execute_effect(
         self, conn: asyncpg.Connection, request: ModelRollbackInput
@@ -80,7 +44,7 @@ class NodeVersionRollbackEffect:
         target_id = make_version_id(pattern_id, request.to_version)
         correlation_id = request.correlation_id or uuid.uuid4()
         async with conn.transaction():
-            await self._lineage.lock_pattern(conn, pattern_id)
+            await lock_pattern_for_transaction(conn, pattern_id)
             target = await self._lineage.get_version(conn, target_id)
             if target is None:
                 raise ModelOnexError(
@@ -116,15 +80,25 @@ class NodeVersionRollbackEffect:
                 correlation_id=correlation_id,
             )
             new_id = restored.version_id
-            retired = await self._improvements.retire_open(
+            # Open candidates were tested against the old control: superseded. With none left
+            # in testing, the traffic policy gives the restored version all traffic.
+            superseded = await self._lifecycle.execute_effect(
                 conn,
-                pattern_id,
-                actor=request.actor,
-                reason=f"superseded: rollback to {target_id} made {new_id} active",
-                correlation_id=correlation_id,
+                ModelLifecycleRequest(
+                    pattern_id=pattern_id,
+                    events=(
+                        ModelLifecycleEvent(
+                            event=EnumLifecycleEvent.SUPERSEDE,
+                            evidence=ModelDecisionEvidence(
+                                reason=f"superseded: rollback to {target_id} made {new_id} active"
+                            ),
+                        ),
+                    ),
+                    actor=request.actor,
+                    correlation_id=correlation_id,
+                ),
             )
-            # retire_open left no candidate in testing: the restored version takes all traffic.
-            await self._improvements.rebalance(conn, pattern_id, candidate_traffic=0.0)
+            retired = superseded.improvements
             await write_audit(
                 conn,
                 actor=request.actor,

@@ -1,139 +1,120 @@
-"""The orchestrator: sequences the six stages and reports each; no SQL, no business rules.
+"""The orchestrator: runs the six stages of a loop run as a pipeline and reports each; no SQL,
+no business rules (those live in the compute nodes and the lifecycle reducer).
 
-Safe to share across ``asyncio.gather``: every run takes its own connection from the pool and
-holds its pattern's lock on it for the whole run.
+One run = hold the pattern (its lock, on one connection for the whole run) -> open the run's
+ledger row (or replay a succeeded one) -> collect -> analyze -> generate -> validate -> apply
+-> track -> close the ledger row. Whatever goes wrong, the caller gets a ``ModelResult``: an
+exception of any kind becomes ``success=False`` with its code (``INTERNAL`` for the
+unexpected) and the correlation id, and the ledger row is closed as failed.
+
+Safe to share across ``asyncio.gather``: every run takes its own connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import structlog
 
-from contracts.enum_loop import EnumStageStatus, EnumWorkflowStage
-from contracts.model_analysis import ModelAnalysisThresholds, ModelAnalyzeInput, ModelGenerateInput
-from contracts.model_apply import ModelApplyInput, ModelApplyOutput
+from contracts.enum_loop import EnumDecision, EnumWorkflowStage
+from contracts.model_analysis import ModelAnalyzeInput, ModelAnalyzeOutput, ModelGenerateInput
 from contracts.model_collect import ModelCollectInput, ModelCollectOutput
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from contracts.model_feedback_loop_output import ModelFeedbackLoopOutput
+from contracts.model_improvement_lifecycle import (
+    EnumLifecycleEvent,
+    ModelLifecycleEvent,
+    ModelLifecycleRequest,
+    ModelLifecycleResult,
+)
 from contracts.model_onex_error import ModelOnexError
+from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_result import ModelResult
-from contracts.model_stage_report import ModelStageReport
+from contracts.model_run_ledger import ModelRunClose
+from contracts.model_track import ModelTrackInput
 from contracts.model_validation import ModelExperiment, ModelValidateInput, ModelValidateOutput
 from lineage import ModelLineageGraph
 from nodes.compute.generators.registry import GeneratorRegistry, ImprovementGenerator
-from nodes.compute.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
-from nodes.compute.node_improvement_generator_compute import NodeImprovementGeneratorCompute
-from nodes.compute.node_improvement_validator_compute import NodeImprovementValidatorCompute
-from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
-from nodes.effect.node_improvement_applier_effect import NodeImprovementApplierEffect
-from nodes.effect.node_improvement_store_effect import NodeImprovementStoreEffect
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
-from nodes.effect.node_run_ledger_effect import NodeRunLedgerEffect
-from nodes.effect.node_version_tracker_effect import NodeVersionTrackerEffect
-from nodes.storage.migrate import status as migration_status
-from nodes.storage.migrate import upgrade
-from nodes.storage.pool import Connection, Pool, open_pool
+from nodes.orchestrator.pipeline import PipelineFailed, Reports, Stage, run_pipeline
+from nodes.reducer.node_improvement_lifecycle_reducer import events_for_decisions
+from nodes.runtime.runtime import Connection, FeedbackLoopRuntime, Pool
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
+_MONITOR = "monitor-only run (enable_ab_testing=False or auto_apply_threshold >= 1)"
 
 
-class _StageLog:
-    """Times each stage and records completed / skipped / failed with the reason."""
+@dataclass(frozen=True)
+class RunState:
+    """What a run knows so far; each stage returns a new one."""
 
-    def __init__(self) -> None:
-        self.reports: dict[str, ModelStageReport] = {}
+    contract: ModelFeedbackLoopInput
+    collected: ModelCollectOutput | None = None
+    analysis: ModelAnalyzeOutput | None = None
+    created: tuple[ModelPatternImprovement, ...] = ()
+    validation: ModelValidateOutput = dataclasses.field(
+        default_factory=lambda: ModelValidateOutput(results=[])
+    )
+    decided: ModelLifecycleResult | None = None
 
-    async def run(self, stage: EnumWorkflowStage, step: Callable[[], Awaitable[T]]) -> T:
-        started = time.perf_counter()
-        try:
-            result = await step()
-        except Exception as exc:
-            self.reports[stage.value] = ModelStageReport(
-                status=EnumStageStatus.FAILED,
-                reason=str(exc) or type(exc).__name__,
-                duration_ms=(time.perf_counter() - started) * 1000,
-            )
-            raise
-        self.reports[stage.value] = ModelStageReport(
-            status=EnumStageStatus.COMPLETED, duration_ms=(time.perf_counter() - started) * 1000
-        )
-        return result
-
-    def complete(self, stage: EnumWorkflowStage, reason: str) -> None:
-        previous = self.reports[stage.value]
-        self.reports[stage.value] = previous.model_copy(update={"reason": reason})
-
-    def skip(self, stage: EnumWorkflowStage, reason: str) -> None:
-        self.reports[stage.value] = ModelStageReport(status=EnumStageStatus.SKIPPED, reason=reason)
-
-    def skip_rest(self, reason: str) -> None:
-        for stage in EnumWorkflowStage:
-            self.reports.setdefault(
-                stage.value, ModelStageReport(status=EnumStageStatus.SKIPPED, reason=reason)
-            )
-
-    def as_json(self) -> dict[str, Any]:
-        return {k: v.model_dump(mode="json") for k, v in self.reports.items()}
+    @property
+    def facts(self) -> ModelCollectOutput:
+        assert self.collected is not None, "collect runs first"
+        return self.collected
 
 
 class NodeFeedbackLoopOrchestrator:
     """``await NodeFeedbackLoopOrchestrator().execute_orchestration(contract)``.
 
-    With no pool, one is opened on first use from ``dsn`` / FEEDBACK_LOOP_DSN, or on the
-    embedded PostgreSQL (migrated automatically); ``close()`` releases it.
+    Built on a ``FeedbackLoopRuntime`` (the composition root); given a pool, a DSN or nothing
+    it builds its own (nothing: FEEDBACK_LOOP_DSN, else the embedded PostgreSQL) and
+    ``close()`` releases it.
     """
 
     def __init__(
         self,
-        pool: Pool | None = None,
+        runtime: FeedbackLoopRuntime | Pool | None = None,
         *,
         dsn: str | None = None,
         generators: GeneratorRegistry | None = None,
-        thresholds: ModelAnalysisThresholds | None = None,
         lock_timeout_s: float = 30.0,
         pool_size: int = 10,
     ) -> None:
-        self._pool = pool
-        self._dsn = dsn
-        self._pool_size = pool_size
-        self._owned = AsyncExitStack()
-        self._pool_lock = asyncio.Lock()
-        self._lock_timeout_s = lock_timeout_s
-        self.thresholds = thresholds or ModelAnalysisThresholds()
-        self.lineage_store = NodeLineageStoreEffect()
-        self.lineage_graph = ModelLineageGraph()
-        self.analyzer = NodeFeedbackAnalyzerCompute()
-        self.generator = NodeImprovementGeneratorCompute(generators)
-        self.validator = NodeImprovementValidatorCompute()
-        self.collector = NodeExecutionCollectorEffect(self.lineage_store)
-        self.improvements = NodeImprovementStoreEffect(self.lineage_store)
-        self.applier = NodeImprovementApplierEffect(self.improvements)
-        self.tracker = NodeVersionTrackerEffect(self.lineage_store)
+        self._owns_runtime = not isinstance(runtime, FeedbackLoopRuntime)
+        self.runtime = (
+            runtime
+            if isinstance(runtime, FeedbackLoopRuntime)
+            else FeedbackLoopRuntime(
+                runtime,
+                dsn=dsn,
+                generators=generators,
+                lock_timeout_s=lock_timeout_s,
+                pool_size=pool_size,
+            )
+        )
+        self.stages: tuple[Stage[RunState], ...] = (
+            Stage(EnumWorkflowStage.COLLECT.value, self._collect),
+            Stage(EnumWorkflowStage.ANALYZE.value, self._analyze),
+            Stage(EnumWorkflowStage.GENERATE.value, self._generate, _skip_generate),
+            Stage(EnumWorkflowStage.VALIDATE.value, self._validate, _skip_validate),
+            Stage(EnumWorkflowStage.APPLY.value, self._apply, _skip_apply),
+            Stage(EnumWorkflowStage.TRACK.value, self._track),
+        )
+
+    @property
+    def lineage_graph(self) -> ModelLineageGraph:
+        """Every pattern this orchestrator ran, as of its last run (the seed's name)."""
+        return self.runtime.lineage_graph
 
     def register_generator(self, name: str, generator: ImprovementGenerator) -> None:
         """The seed's "custom improvement logic": add a generator plug-in."""
-        self.generator.registry.register(name, generator)
-
-    async def pool(self) -> Pool:
-        async with self._pool_lock:
-            if self._pool is None:
-                pool = await self._owned.enter_async_context(
-                    open_pool(self._dsn, max_size=self._pool_size)
-                )
-                if any(not s.applied for s in await migration_status(pool)):
-                    await upgrade(pool)
-                self._pool = pool
-        return self._pool
+        self.runtime.generator.registry.register(name, generator)
 
     async def close(self) -> None:
-        await self._owned.aclose()
-        self._pool = None
+        if self._owns_runtime:
+            await self.runtime.close()
 
     async def __aenter__(self) -> NodeFeedbackLoopOrchestrator:
         return self
@@ -156,236 +137,219 @@ class NodeFeedbackLoopOrchestrator:
         return list(await asyncio.gather(*(one(c) for c in contracts)))
 
     async def execute_orchestration(self, contract: ModelFeedbackLoopInput) -> ModelResult:
+        """Never raises for the run's own failures: they come back as ``success=False``."""
         bound = log.bind(
             pattern_id=contract.pattern_id, correlation_id=str(contract.correlation_id)
         )
-        stages = _StageLog()
         try:
-            ledger = NodeRunLedgerEffect(await self.pool(), lock_timeout_s=self._lock_timeout_s)
-            async with ledger.pattern_session(contract.pattern_id, contract.correlation_id) as conn:
-                recorded = await ledger.claim(
-                    conn,
-                    contract.correlation_id,
-                    contract.pattern_id,
-                    contract.model_dump(mode="json"),
-                )
-                if recorded is not None:
-                    bound.info("loop_run_replayed")
-                    return _replay(recorded, contract)
-                result = await self._stages(conn, ledger, contract, stages)
-                await self._refresh_lineage(conn, contract.pattern_id)
-        except ModelOnexError as exc:
-            exc.correlation_id = exc.correlation_id or contract.correlation_id
-            bound.warning("loop_run_failed", code=exc.code.value, error=exc.message)
-            stages.skip_rest("an earlier stage failed")
+            return await self._run(contract, bound)
+        except _FailedRun as failed:
+            error = failed.error
+            bound.warning("loop_run_failed", code=error.code.value, error=error.message)
             return ModelResult(
                 success=False,
                 data=None,
-                error={**exc.to_dict(), "workflow_stages": stages.as_json()},
+                error={**error.to_dict(), "workflow_stages": failed.stages},
             )
+        except ModelOnexError as exc:
+            exc.correlation_id = exc.correlation_id or contract.correlation_id
+            bound.warning("loop_run_failed", code=exc.code.value, error=exc.message)
+            return ModelResult(success=False, data=None, error=exc.to_dict())
+        except Exception as exc:
+            bound.exception("loop_run_crashed")
+            error = self.runtime.ledger.as_error(exc, contract.correlation_id, None)
+            return ModelResult(success=False, data=None, error=error.to_dict())
+
+    async def _run(
+        self, contract: ModelFeedbackLoopInput, bound: structlog.typing.FilteringBoundLogger
+    ) -> ModelResult:
+        runtime = self.runtime
+        async with (
+            runtime.connection() as conn,
+            runtime.ledger.hold_pattern(conn, contract.pattern_id, contract.correlation_id),
+        ):
+            opened = await runtime.ledger.open(conn, contract)
+            if opened.abandoned:
+                bound.warning("loop_runs_abandoned", count=opened.abandoned)
+            if opened.replay is not None:
+                bound.info("loop_run_replayed")
+                return ModelResult(success=True, data=opened.replay)
+            try:
+                state, reports = await run_pipeline(self.stages, conn, RunState(contract))
+            except PipelineFailed as failed:
+                cause = failed.cause
+                error = runtime.ledger.as_error(cause, contract.correlation_id, failed.stage)
+                stages = _as_json(failed.reports)
+                await runtime.ledger.close(
+                    conn,
+                    ModelRunClose(
+                        correlation_id=contract.correlation_id,
+                        attempt=opened.attempt,
+                        succeeded=False,
+                        stages=stages,
+                        error=error.to_dict(),
+                    ),
+                )
+                if not isinstance(cause, ModelOnexError):
+                    bound.error("loop_run_crashed", stage=failed.stage, exc_info=cause)
+                raise _FailedRun(error, stages) from cause
+            output = _output(state, reports)
+            await runtime.ledger.close(
+                conn,
+                ModelRunClose(
+                    correlation_id=contract.correlation_id,
+                    attempt=opened.attempt,
+                    succeeded=True,
+                    stages=_as_json(reports),
+                    output=output.model_dump(mode="json"),
+                ),
+            )
+            component = await runtime.lineage_store.load_pattern(conn, contract.pattern_id)
+            runtime.lineage_graph.replace_pattern(contract.pattern_id, component)
         bound.info(
             "loop_run_finished",
-            applied=result.improvements_applied,
-            validated=result.improvements_validated,
+            applied=output.improvements_applied,
+            validated=output.improvements_validated,
         )
-        return ModelResult(success=True, data=result)
+        return ModelResult(success=True, data=output)
 
-    async def _stages(
-        self,
-        conn: Connection,
-        ledger: NodeRunLedgerEffect,
-        contract: ModelFeedbackLoopInput,
-        stages: _StageLog,
-    ) -> ModelFeedbackLoopOutput:
-        try:
-            return await self._run_stages(conn, ledger, contract, stages)
-        except ModelOnexError as exc:
-            stages.skip_rest("an earlier stage failed")
-            exc.correlation_id = contract.correlation_id
-            await ledger.finish(
+    # -------------------------------------------------------------------- stages
+    async def _collect(self, conn: Connection, state: RunState) -> tuple[RunState, str]:
+        c = state.contract
+        collected = await self.runtime.collector.collect(
+            conn,
+            ModelCollectInput(
+                pattern_id=c.pattern_id, time_window_days=c.time_window_days, as_of=c.as_of
+            ),
+        )
+        note = f"{collected.feedback_collected} execution(s), {len(collected.experiments)} in test"
+        return dataclasses.replace(state, collected=collected), note
+
+    async def _analyze(self, conn: Connection, state: RunState) -> tuple[RunState, str]:
+        analysis = self.runtime.analyzer.analyze(
+            ModelAnalyzeInput(
+                pattern_id=state.contract.pattern_id,
+                stats=state.facts.window_stats,
+                thresholds=self.runtime.thresholds,
+            )
+        )
+        issues = sum(len(f.issues) for f in analysis.feedback)
+        return dataclasses.replace(state, analysis=analysis), f"{issues} issue(s) flagged"
+
+    async def _generate(self, conn: Connection, state: RunState) -> tuple[RunState, str]:
+        c, facts = state.contract, state.facts
+        assert state.analysis is not None
+        feedback = state.analysis.for_version(facts.active.version_id)
+        assert feedback is not None  # _skip_generate
+        slots = max(c.max_candidates - len(facts.experiments), 0)
+        proposals = self.runtime.generator.generate(
+            ModelGenerateInput(
+                pattern_id=c.pattern_id,
+                base_version_id=facts.active.version_id,
+                base_config=facts.active.config,
+                feedback=feedback,
+                feedback_type=c.feedback_type,
+                slots=slots,
+                known_configs=[v.config for v in facts.versions],
+            )
+        )
+        created: tuple[ModelPatternImprovement, ...] = ()
+        if proposals.proposals:
+            started = await self.runtime.lifecycle.execute_effect(
                 conn,
-                contract.correlation_id,
-                succeeded=False,
-                stages=stages.as_json(),
-                output=None,
-                error=exc.to_dict(),
-            )
-            raise
-
-    async def _run_stages(
-        self,
-        conn: Connection,
-        ledger: NodeRunLedgerEffect,
-        contract: ModelFeedbackLoopInput,
-        stages: _StageLog,
-    ) -> ModelFeedbackLoopOutput:
-        monitor = "monitor-only run (enable_ab_testing=False or auto_apply_threshold >= 1)"
-        collected: ModelCollectOutput = await stages.run(
-            EnumWorkflowStage.COLLECT,
-            lambda: self.collector.collect(
-                conn,
-                ModelCollectInput(
-                    pattern_id=contract.pattern_id,
-                    time_window_days=contract.time_window_days,
-                    as_of=contract.as_of,
-                ),
-            ),
-        )
-
-        async def analyze() -> Any:
-            return self.analyzer.analyze(
-                ModelAnalyzeInput(
-                    pattern_id=contract.pattern_id,
-                    stats=collected.window_stats,
-                    thresholds=self.thresholds,
-                )
-            )
-
-        analysis = await stages.run(EnumWorkflowStage.ANALYZE, analyze)
-        active_feedback = analysis.for_version(collected.active.version_id)
-
-        created: list[Any] = []
-        if contract.monitor_only:
-            stages.skip(EnumWorkflowStage.GENERATE, monitor)
-        elif active_feedback is None:
-            stages.skip(EnumWorkflowStage.GENERATE, "no executions of the active version")
-        else:
-            slots = contract.max_candidates - len(collected.experiments)
-
-            async def generate() -> Any:
-                proposals = self.generator.generate(
-                    ModelGenerateInput(
-                        pattern_id=contract.pattern_id,
-                        base_version_id=collected.active.version_id,
-                        base_config=collected.active.config,
-                        feedback=active_feedback,
-                        feedback_type=contract.feedback_type,
-                        slots=max(slots, 0),
-                        known_configs=[v.config for v in collected.versions],
-                    )
-                )
-                started = await self.improvements.start_candidates(
-                    conn,
-                    collected.active,
-                    proposals.proposals,
-                    candidate_traffic=contract.candidate_traffic,
-                    correlation_id=contract.correlation_id,
-                    actor=contract.actor,
-                )
-                return proposals, started
-
-            proposals, created = await stages.run(EnumWorkflowStage.GENERATE, generate)
-            stages.complete(
-                EnumWorkflowStage.GENERATE,
-                f"{len(created)} new candidate(s) from {proposals.considered} "
-                f"proposal(s), {max(slots, 0)} slot(s)"
-                + (
-                    f"; generator errors: {proposals.generator_errors}"
-                    if proposals.generator_errors
-                    else ""
-                ),
-            )
-
-        validation = ModelValidateOutput(results=[])
-        if not collected.experiments:
-            stages.skip(EnumWorkflowStage.VALIDATE, "no candidate in testing")
-        else:
-
-            async def validate() -> ModelValidateOutput:
-                return self.validator.validate(
-                    ModelValidateInput(
-                        experiments=[
-                            ModelExperiment(
-                                improvement_id=e.improvement.improvement_id,
-                                improvement_type=e.improvement.improvement_type,
-                                control=e.control,
-                                candidate=e.candidate,
-                                expected_traffic_share=_candidate_share(
-                                    e.version.traffic_weight, collected.active.traffic_weight
-                                ),
-                                previous_p_value=e.improvement.p_value,
-                            )
-                            for e in collected.experiments
-                        ],
-                        feedback_type=contract.feedback_type,
-                        significance_level=contract.significance_level,
-                        auto_apply_threshold=contract.auto_apply_threshold,
-                        min_sample_size=contract.min_sample_size,
-                    )
-                )
-
-            validation = await stages.run(EnumWorkflowStage.VALIDATE, validate)
-
-        applied = ModelApplyOutput()
-        if contract.monitor_only:
-            stages.skip(EnumWorkflowStage.APPLY, monitor)
-        elif not validation.results:
-            stages.skip(EnumWorkflowStage.APPLY, "nothing to decide")
-        else:
-            applied = await stages.run(
-                EnumWorkflowStage.APPLY,
-                lambda: self.applier.apply(
-                    conn,
-                    ModelApplyInput(
-                        pattern_id=contract.pattern_id,
-                        correlation_id=contract.correlation_id,
-                        actor=contract.actor,
-                        candidate_traffic=contract.candidate_traffic,
-                        results=validation.results,
-                    ),
-                ),
-            )
-
-        headline = validation.headline()
-        output = ModelFeedbackLoopOutput(
-            success=True,
-            pattern_id=contract.pattern_id,
-            correlation_id=contract.correlation_id,
-            feedback_collected=collected.feedback_collected,
-            improvements_identified=len(created),
-            improvements_validated=sum(
-                r.significant and r.performance_delta > 0 for r in validation.results
-            ),
-            improvements_applied=len(applied.applied),
-            performance_delta=headline.performance_delta if headline else 0.0,
-            confidence_score=headline.confidence if headline else 0.0,
-            p_value=headline.p_value if headline else None,
-            statistically_significant=bool(headline and headline.significant),
-            workflow_stages={},
-            active_version_id=applied.active_version_id or collected.active.version_id,
-            versions_created=[i.candidate_version_id for i in created if i.candidate_version_id],
-            versions_touched=list(
-                dict.fromkeys(
-                    [i.candidate_version_id for i in created if i.candidate_version_id]
-                    + applied.versions_touched
-                )
-            ),
-            improvements_touched=[i.improvement_id for i in created]
-            + [r.improvement_id for r in validation.results],
-            monitor_only=contract.monitor_only,
-        )
-
-        async def track() -> ModelFeedbackLoopOutput:
-            final = output.model_copy(
-                update={
-                    "workflow_stages": {
-                        **stages.reports,
-                        EnumWorkflowStage.TRACK.value: ModelStageReport(
-                            status=EnumStageStatus.COMPLETED
+                ModelLifecycleRequest(
+                    pattern_id=c.pattern_id,
+                    events=(
+                        ModelLifecycleEvent(
+                            event=EnumLifecycleEvent.PROPOSE,
+                            proposals=tuple(proposals.proposals),
                         ),
-                    }
-                }
+                    ),
+                    actor=c.actor,
+                    correlation_id=c.correlation_id,
+                    candidate_traffic=c.candidate_traffic,
+                ),
             )
-            await self.tracker.track(conn, collected.window_stats, final)
-            return final
+            created = started.improvements
+        note = (
+            f"{len(created)} new candidate(s) from {proposals.considered} proposal(s), "
+            f"{slots} slot(s)"
+        )
+        if proposals.generator_errors:
+            note += f"; generator errors: {proposals.generator_errors}"
+        return dataclasses.replace(state, created=created), note
 
-        final = await stages.run(EnumWorkflowStage.TRACK, track)
-        return final.model_copy(update={"workflow_stages": dict(stages.reports)})
+    async def _validate(self, conn: Connection, state: RunState) -> tuple[RunState, str]:
+        c, facts = state.contract, state.facts
+        validation = self.runtime.validator.validate(
+            ModelValidateInput(
+                experiments=[
+                    ModelExperiment(
+                        improvement_id=e.improvement.improvement_id,
+                        improvement_type=e.improvement.improvement_type,
+                        control=e.control,
+                        candidate=e.candidate,
+                        expected_traffic_share=_candidate_share(
+                            e.version.traffic_weight, facts.active.traffic_weight
+                        ),
+                        previous_p_value=e.improvement.p_value,
+                    )
+                    for e in facts.experiments
+                ],
+                feedback_type=c.feedback_type,
+                significance_level=c.significance_level,
+                auto_apply_threshold=c.auto_apply_threshold,
+                min_sample_size=c.min_sample_size,
+            )
+        )
+        decisions = ", ".join(r.decision.value for r in validation.results)
+        return dataclasses.replace(state, validation=validation), f"decisions: {decisions}"
 
-    async def _refresh_lineage(self, conn: Connection, pattern_id: str) -> None:
-        """The in-memory graph is re-read after the run's transactions committed."""
-        component = await self.lineage_store.load_pattern(conn, pattern_id)
-        self.lineage_graph.replace_pattern(pattern_id, component)
+    async def _apply(self, conn: Connection, state: RunState) -> tuple[RunState, str]:
+        c = state.contract
+        decided = await self.runtime.lifecycle.execute_effect(
+            conn,
+            ModelLifecycleRequest(
+                pattern_id=c.pattern_id,
+                events=events_for_decisions(state.validation.results),
+                actor=c.actor,
+                correlation_id=c.correlation_id,
+                candidate_traffic=c.candidate_traffic,
+            ),
+        )
+        return dataclasses.replace(state, decided=decided), f"{decided.intents_applied} change(s)"
+
+    async def _track(self, conn: Connection, state: RunState) -> tuple[RunState, str]:
+        facts = state.facts
+        versions = state.decided.versions if state.decided else facts.versions
+        tracked = await self.runtime.tracker.track(
+            conn,
+            ModelTrackInput(
+                correlation_id=state.contract.correlation_id,
+                stats=facts.window_stats,
+                version_ids=[v.version_id for v in versions],
+            ),
+        )
+        return state, f"{len(tracked.versions_updated)} metric snapshot(s)"
+
+
+def _skip_generate(state: RunState) -> str | None:
+    if state.contract.monitor_only:
+        return _MONITOR
+    assert state.analysis is not None
+    if state.analysis.for_version(state.facts.active.version_id) is None:
+        return "no executions of the active version"
+    return None
+
+
+def _skip_validate(state: RunState) -> str | None:
+    return None if state.facts.experiments else "no candidate in testing"
+
+
+def _skip_apply(state: RunState) -> str | None:
+    if state.contract.monitor_only:
+        return _MONITOR
+    return None if state.validation.results else "nothing to decide"
 
 
 def _candidate_share(candidate_weight: float, active_weight: float) -> float:
@@ -393,11 +357,51 @@ def _candidate_share(candidate_weight: float, active_weight: float) -> float:
     return candidate_weight / total if total > 0 and 0 < candidate_weight < total else 0.5
 
 
-def _replay(recorded: Mapping[str, Any], contract: ModelFeedbackLoopInput) -> ModelResult:
-    if recorded["status"] == "succeeded":
-        data = ModelFeedbackLoopOutput.model_validate({**recorded["output"], "replayed": True})
-        return ModelResult(success=True, data=data)
-    error = dict(recorded["error"] or {})
-    error.setdefault("correlation_id", str(contract.correlation_id))
-    error["replayed"] = True
-    return ModelResult(success=False, data=None, error=error)
+def _output(state: RunState, reports: Reports) -> ModelFeedbackLoopOutput:
+    c, facts, results = state.contract, state.facts, state.validation.results
+    headline = state.validation.headline()
+    created = [i.candidate_version_id for i in state.created if i.candidate_version_id]
+    decided = {r.improvement_id: r for r in results}
+    touched = list(created)
+    for improvement in state.decided.improvements if state.decided else ():
+        result = decided.get(improvement.improvement_id)
+        if result is None or result.decision is EnumDecision.CONTINUE:
+            continue
+        if result.decision is EnumDecision.APPLY:
+            touched.append(improvement.base_version_id)
+        touched.append(result.candidate_version_id)
+    active = state.decided.active() if state.decided else None
+    applied = sum(r.decision is EnumDecision.APPLY for r in results) if state.decided else 0
+    return ModelFeedbackLoopOutput(
+        success=True,
+        pattern_id=c.pattern_id,
+        correlation_id=c.correlation_id,
+        feedback_collected=facts.feedback_collected,
+        improvements_identified=len(state.created),
+        improvements_validated=sum(r.significant and r.performance_delta > 0 for r in results),
+        improvements_applied=applied,
+        performance_delta=headline.performance_delta if headline else 0.0,
+        confidence_score=headline.confidence if headline else 0.0,
+        p_value=headline.p_value if headline else None,
+        statistically_significant=bool(headline and headline.significant),
+        workflow_stages=dict(reports),
+        active_version_id=(active or facts.active).version_id,
+        versions_created=created,
+        versions_touched=list(dict.fromkeys(touched)),
+        improvements_touched=[i.improvement_id for i in state.created]
+        + [r.improvement_id for r in results],
+        monitor_only=c.monitor_only,
+    )
+
+
+def _as_json(reports: Reports) -> dict[str, object]:
+    return {name: report.model_dump(mode="json") for name, report in reports.items()}
+
+
+class _FailedRun(Exception):
+    """A run whose pipeline failed, already recorded in the ledger."""
+
+    def __init__(self, error: ModelOnexError, stages: dict[str, object]) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.stages = stages

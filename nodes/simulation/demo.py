@@ -19,19 +19,14 @@ from contracts.enum_loop import EnumFeedbackType, EnumImprovementStatus
 from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from contracts.model_pattern_improvement import ModelPatternImprovement
-from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
-from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
-from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.service.facade import FeedbackLoopService
 from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
-from nodes.storage.pool import Pool
 
 CYCLE = timedelta(hours=1)
 
 
 async def run_demo(
-    pool: Pool,
+    service: FeedbackLoopService,
     *,
     cycles: int = 10,
     requests_per_cycle: int = 300,
@@ -45,68 +40,59 @@ async def run_demo(
         {f"{n}-{tag}": t for n, (t, _) in DEMO_PATTERNS.items()}, seed=seed
     )
     patterns = {f"{name}-{tag}": config for name, (_, config) in DEMO_PATTERNS.items()}
-    registry = NodePatternRegistryEffect(pool)
     for pattern_id, config in patterns.items():
-        await registry.register_pattern(pattern_id, config, actor="demo")
-    orchestrator = NodeFeedbackLoopOrchestrator(pool)
-    allocator = NodeTrafficAllocatorEffect(pool)
-    ingest = NodeExecutionIngestEffect(pool)
+        await service.register(pattern_id, config, actor="demo")
     start = datetime.now(UTC) - cycles * CYCLE
     out(
         f"demo {tag}: {len(patterns)} patterns, {cycles} cycles x {requests_per_cycle} "
         "requests per pattern"
     )
-    try:
-        for cycle in range(cycles):
-            cycle_start = start + cycle * CYCLE
-            rows: list[dict[str, Any]] = []
-            for pattern_id in patterns:
-                rows += await route_traffic(
-                    simulator,
-                    allocator,
-                    pool,
-                    pattern_id,
-                    [f"request-{cycle}-{i}" for i in range(requests_per_cycle)],
-                    start=cycle_start,
-                    spacing_s=CYCLE.total_seconds() / (requests_per_cycle + 1),
-                )
-            await ingest.ingest_executions(rows)
-            results = await orchestrator.run_many(
-                [
-                    ModelFeedbackLoopInput(
-                        pattern_id=pattern_id,
-                        feedback_type=EnumFeedbackType.ALL,
-                        as_of=cycle_start + CYCLE,
-                        actor="demo",
-                    )
-                    for pattern_id in patterns
-                ]
+    for cycle in range(cycles):
+        cycle_start = start + cycle * CYCLE
+        rows: list[dict[str, Any]] = []
+        for pattern_id in patterns:
+            rows += await route_traffic(
+                simulator,
+                service,
+                pattern_id,
+                [f"request-{cycle}-{i}" for i in range(requests_per_cycle)],
+                start=cycle_start,
+                spacing_s=CYCLE.total_seconds() / (requests_per_cycle + 1),
             )
-            summary = []
-            for pattern_id, result in zip(patterns, results, strict=True):
-                if not result.success or result.data is None:
-                    summary.append(f"{pattern_id}: FAILED {(result.error or {}).get('message')}")
-                    continue
-                d = result.data
-                summary.append(
-                    f"{pattern_id}: active {(d.active_version_id or '-@-').split('@')[1]}"
-                    f" new={d.improvements_identified} applied={d.improvements_applied}"
-                    + (
-                        f" p={d.p_value:.3g} delta={d.performance_delta:+.2f}"
-                        if d.p_value is not None
-                        else ""
-                    )
+        await service.ingest(rows)
+        results = await service.run_many(
+            [
+                ModelFeedbackLoopInput(
+                    pattern_id=pattern_id,
+                    feedback_type=EnumFeedbackType.ALL,
+                    as_of=cycle_start + CYCLE,
+                    actor="demo",
                 )
-            out(f"cycle {cycle + 1:>2}: " + " | ".join(summary))
-    finally:
-        await allocator.close()
-    return await _report(orchestrator, pool, simulator, patterns, out)
+                for pattern_id in patterns
+            ]
+        )
+        summary = []
+        for pattern_id, result in zip(patterns, results, strict=True):
+            if not result.success or result.data is None:
+                summary.append(f"{pattern_id}: FAILED {(result.error or {}).get('message')}")
+                continue
+            d = result.data
+            summary.append(
+                f"{pattern_id}: active {(d.active_version_id or '-@-').split('@')[1]}"
+                f" new={d.improvements_identified} applied={d.improvements_applied}"
+                + (
+                    f" p={d.p_value:.3g} delta={d.performance_delta:+.2f}"
+                    if d.p_value is not None
+                    else ""
+                )
+            )
+        out(f"cycle {cycle + 1:>2}: " + " | ".join(summary))
+    return await _report(service, simulator, patterns, out)
 
 
 async def route_traffic(
     simulator: ProductionSimulator,
-    allocator: NodeTrafficAllocatorEffect,
-    pool: Pool,
+    service: FeedbackLoopService,
     pattern_id: str,
     unit_keys: list[str],
     *,
@@ -115,15 +101,11 @@ async def route_traffic(
 ) -> list[dict[str, Any]]:
     """Route each unit with assign(), then run it on the version it was given: the execution
     rows production would log, each with its version id."""
-    allocator.invalidate(pattern_id)
+    service.forget_allocation(pattern_id)
     units: dict[str, list[str]] = defaultdict(list)
     for unit in unit_keys:
-        units[await allocator.assign(pattern_id, unit)].append(unit)
-    async with pool.acquire() as conn:
-        configs = {
-            v.version_id: v.config
-            for v in await NodeLineageStoreEffect().list_versions(conn, pattern_id)
-        }
+        units[await service.assign(pattern_id, unit)].append(unit)
+    configs = {v.version_id: v.config for v in await service.versions(pattern_id)}
     rows: list[dict[str, Any]] = []
     for version_id, keys in sorted(units.items()):
         rows += simulator.simulate(
@@ -139,52 +121,47 @@ async def route_traffic(
 
 
 async def _report(
-    orchestrator: NodeFeedbackLoopOrchestrator,
-    pool: Pool,
+    service: FeedbackLoopService,
     simulator: ProductionSimulator,
     patterns: dict[str, dict[str, Any]],
     out: Callable[[str], None],
 ) -> dict[str, Any]:
     report: dict[str, Any] = {}
-    async with pool.acquire() as conn:
-        for pattern_id in patterns:
-            versions = {
-                v.version_id: v
-                for v in await orchestrator.lineage_store.list_versions(conn, pattern_id)
-            }
-            applied: list[ModelPatternImprovement] = await orchestrator.improvements.list_by_status(
-                conn, pattern_id, [EnumImprovementStatus.APPLIED]
+    for pattern_id in patterns:
+        versions = {v.version_id: v for v in await service.versions(pattern_id)}
+        applied: list[ModelPatternImprovement] = await service.improvements(
+            pattern_id, [EnumImprovementStatus.APPLIED]
+        )
+        graph = await service.lineage(pattern_id)
+        out(f"\n{pattern_id} lineage:")
+        for version in sorted(versions.values(), key=lambda v: v.semver):
+            parents = ", ".join(
+                f"{parent.split('@')[1]} ({'+'.join(sorted(graph.relations(parent, vid)))})"
+                for vid in [version.version_id]
+                for parent in sorted(graph.graph.pred[vid])
             )
-            out(f"\n{pattern_id} lineage:")
-            for version in sorted(versions.values(), key=lambda v: v.semver):
-                graph = orchestrator.lineage_graph
-                parents = ", ".join(
-                    f"{parent.split('@')[1]} ({'+'.join(sorted(graph.relations(parent, vid)))})"
-                    for vid in [version.version_id]
-                    for parent in sorted(graph.graph.pred[vid])
-                )
-                marker = " <- active" if version.status is EnumVersionStatus.ACTIVE else ""
-                out(
-                    f"  {version.version:<7} {version.status.value:<9} "
-                    f"parents: {parents or '-':<40} {version.config}{marker}"
-                )
-            checks = []
-            for improvement in applied:
-                old = versions[improvement.base_version_id].config
-                new = versions[improvement.candidate_version_id or ""].config
-                truly = simulator.is_truly_better(pattern_id, old, new, improvement.metric.value)
-                checks.append(
-                    {
-                        "improvement": improvement.description,
-                        "metric": improvement.metric.value,
-                        "truly_better": truly,
-                    }
-                )
-                out(
-                    f"  applied: {improvement.description} [{improvement.metric.value}] -> "
-                    f"truly better: {'yes' if truly else 'NO'}"
-                )
-            if not applied:
-                out("  applied: nothing")
-            report[pattern_id] = checks
+            marker = " <- active" if version.status is EnumVersionStatus.ACTIVE else ""
+            out(
+                f"  {version.version:<7} {version.status.value:<9} "
+                f"parents: {parents or '-':<40} {version.config}{marker}"
+            )
+        checks = []
+        for improvement in applied:
+            old = versions[improvement.base_version_id].config
+            new = versions[improvement.candidate_version_id or ""].config
+            truly = simulator.is_truly_better(pattern_id, old, new, improvement.metric.value)
+            checks.append(
+                {
+                    "improvement": improvement.description,
+                    "metric": improvement.metric.value,
+                    "truly_better": truly,
+                }
+            )
+            out(
+                f"  applied: {improvement.description} [{improvement.metric.value}] -> "
+                f"truly better: {'yes' if truly else 'NO'}"
+            )
+        if not applied:
+            out("  applied: nothing")
+        report[pattern_id] = checks
     return report

@@ -25,6 +25,8 @@ CONNECT_TIMEOUT_S = 10.0
 # (the orchestrator): only effect nodes import asyncpg.
 Pool = asyncpg.Pool
 Connection = asyncpg.Connection
+# What the driver raises, for adapters that must catch it without importing the driver.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def _encode_jsonb(value: object) -> bytes:

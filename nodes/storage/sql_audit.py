@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-AuditAction = Literal[
-    "register", "propose", "validate", "apply", "approve", "reject", "rollback", "archive"
-]
+from contracts.model_improvement_lifecycle import AuditAction
 
 
 async def write_audit(

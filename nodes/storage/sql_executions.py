@@ -104,3 +104,43 @@ async def experiment_stats(
         _EXPERIMENT_STATS, pattern_id, control_id, candidate_id, end
     )
     return rows
+
+
+STAGING_TABLE = "ingest_staging"
+
+
+async def create_ingest_staging(conn: asyncpg.Connection) -> None:
+    """A transaction-local copy of the table's shape, for ingesting with duplicates skipped."""
+    await conn.execute(
+        f"CREATE TEMP TABLE {STAGING_TABLE} (LIKE hook_executions INCLUDING DEFAULTS) "
+        "ON COMMIT DROP"
+    )
+
+
+async def copy_executions(conn: asyncpg.Connection, records: Any, *, staging: bool = False) -> None:
+    """COPY rows (an iterable or async iterable of tuples in ``EXECUTION_COLUMNS`` order)."""
+    await conn.copy_records_to_table(
+        STAGING_TABLE if staging else "hook_executions",
+        records=records,
+        columns=EXECUTION_COLUMNS,
+    )
+
+
+async def insert_staged_skipping_duplicates(conn: asyncpg.Connection) -> int:
+    status: str = await conn.execute(
+        f"INSERT INTO hook_executions SELECT * FROM {STAGING_TABLE} "
+        "ON CONFLICT (execution_id) DO NOTHING"
+    )
+    return int(status.split()[-1])
+
+
+async def stored_execution_ids(
+    conn: asyncpg.Connection, execution_ids: list[str], limit: int
+) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT execution_id::text AS id FROM hook_executions "
+        "WHERE execution_id = ANY($1::uuid[]) LIMIT $2",
+        execution_ids,
+        limit,
+    )
+    return [r["id"] for r in rows]

@@ -102,3 +102,18 @@ async def update_improvement(
         "WHERE improvement_id = $1",
         *values,
     )
+
+
+async def lock_for_lifecycle(
+    conn: asyncpg.Connection, pattern_id: str, improvement_ids: Sequence[UUID]
+) -> list[ModelPatternImprovement]:
+    """The pattern's open improvements plus the named ones (whatever their status), locked for
+    the transaction that changes them."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 "
+        "AND (status IN ('testing', 'validated') OR improvement_id = ANY($2::uuid[])) "
+        "ORDER BY created_at, improvement_id FOR UPDATE",
+        pattern_id,
+        list(improvement_ids),
+    )
+    return [_to_model(r) for r in rows]

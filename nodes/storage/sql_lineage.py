@@ -1,7 +1,7 @@
 """All SQL of ``pattern_versions`` and ``lineage_edges``: parameterised, in one place.
 
 Traversals use ``WITH RECURSIVE ... UNION`` (never ``UNION ALL``: on a DAG it revisits shared
-ancestors once per path; see DESIGN.md section 3). With a depth limit the depth is part of the
+ancestors once per path). With a depth limit the depth is part of the
 row, so a node can appear once per depth; the cap keeps that bounded.
 """
 

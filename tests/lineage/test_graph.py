@@ -1,8 +1,9 @@
-"""The in-memory lineage graph: invariants, traversals, undo journal (no database)."""
+"""The in-memory lineage graph: invariants and traversals (no database)."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import networkx as nx
 import pytest
@@ -115,26 +116,52 @@ def test_one_active_version_per_pattern() -> None:
     assert head is not None and head.version_id == "p@1.4.0"
 
 
-def test_atomic_undoes_every_change_on_error() -> None:
-    g = _diamond()
-    snapshot = (nx.to_dict_of_dicts(g.graph), dict(g.graph.nodes(data="status")))
-    with pytest.raises(RuntimeError), g.atomic():
-        g.set_status("p@1.3.0", S.ARCHIVED)
-        g.add_version(version("p", 5, S.ACTIVE))
-        g.add_edge("p@1.3.0", "p@1.5.0", R.IMPROVED_VERSION)
-        g.add_edge("p@1.2.0", "p@1.4.0", R.DERIVED_FROM)  # second relation on an existing edge
-        g.update_attrs("p@1.4.0", traffic_weight=0.5)
-        raise RuntimeError("the database said no")
-    assert (nx.to_dict_of_dicts(g.graph), dict(g.graph.nodes(data="status"))) == snapshot
-    assert g.graph.nodes["p@1.4.0"]["traffic_weight"] == 0.0
-    head = g.head("p")
-    assert head is not None and head.version_id == "p@1.3.0"
-
-
 def test_unknown_version_is_not_found() -> None:
     with pytest.raises(ModelOnexError) as exc:
         _diamond().get_ancestors("p@7.0.0")
     assert _code(exc) is EnumErrorCode.NOT_FOUND
+
+
+def test_a_pattern_id_means_its_active_version() -> None:
+    g = _diamond()  # p@1.3.0 is active
+    g.add_version(version("q", 0, S.ACTIVE))
+    assert g.resolve("p") == "p@1.3.0" and g.resolve("p@1.1.0") == "p@1.1.0"
+    assert g.get_ancestors("p") == g.get_ancestors("p@1.3.0") == {"p@1.0.0", "p@1.1.0", "p@1.2.0"}
+    assert g.get_ancestors("p", relation=R.IMPROVED_VERSION, max_depth=1) == {"p@1.1.0"}
+    assert g.get_descendants("p") == set()
+    assert g.get_descendants("q") == set() and g.get_ancestors("q") == set()
+    assert g.get_lineage_path("p") == ["p@1.0.0", "p@1.1.0", "p@1.3.0"]
+    assert g.get_lineage_path("q") == ["q@1.0.0"]
+    assert g.lowest_common_ancestor("p", "p@1.4.0") == "p@1.2.0"
+    # The active version moves: the pattern id follows it.
+    g.set_status("p@1.3.0", S.ARCHIVED)
+    g.set_status("p@1.2.0", S.ACTIVE)
+    assert g.get_descendants("p") == {"p@1.3.0", "p@1.4.0"}
+    assert g.get_lineage_path("p") == ["p@1.0.0", "p@1.2.0"]
+
+
+@pytest.mark.parametrize(
+    "walk",
+    [
+        lambda g, ref: g.get_ancestors(ref),
+        lambda g, ref: g.get_descendants(ref, max_depth=2),
+        lambda g, ref: g.get_lineage_path(ref),
+    ],
+    ids=["ancestors", "descendants", "path"],
+)
+def test_a_pattern_without_an_active_version_is_not_found(
+    walk: Callable[[ModelLineageGraph, str], object],
+) -> None:
+    g = _diamond()
+    g.set_status("p@1.3.0", S.ARCHIVED)  # p has versions, none active
+    for ref in ("p", "nobody"):
+        with pytest.raises(ModelOnexError) as exc:
+            walk(g, ref)
+        assert _code(exc) is EnumErrorCode.NOT_FOUND
+        assert f"no active version of pattern {ref!r} in the lineage graph" in str(exc.value)
+    with pytest.raises(ModelOnexError) as exc:
+        walk(g, "p@7.0.0")
+    assert _code(exc) is EnumErrorCode.NOT_FOUND and "no version 'p@7.0.0'" in str(exc.value)
 
 
 def test_replace_pattern_swaps_one_component() -> None:

@@ -11,17 +11,14 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_lineage_relation import EnumLineageRelation as R
 from contracts.enum_loop import EnumImprovementStatus, EnumImprovementType
 from contracts.enum_version_status import EnumVersionStatus as S
+from contracts.model_improvement_lifecycle import EnumLifecycleEvent
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
 from contracts.model_pattern_version import ModelPatternVersion
-from nodes.effect.node_improvement_store_effect import NodeImprovementStoreEffect
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
-from nodes.effect.node_version_rollback_effect import ModelRollbackInput, NodeVersionRollbackEffect
+from contracts.model_rollback import ModelRollbackInput
+from tests import lifecycle
+from tests.lifecycle import ROLLBACK, STORE, decide, propose
 from tests.lineage.dags import version
-
-STORE = NodeLineageStoreEffect()
-IMPROVEMENTS = NodeImprovementStoreEffect(STORE)
-ROLLBACK = NodeVersionRollbackEffect(STORE)
 
 
 def _proposal(timeout: int) -> ModelProposal:
@@ -38,30 +35,19 @@ async def seed_history(conn: asyncpg.Connection, pattern: str = "p") -> list[str
     """1.0.0 (timeout 10) improved to 1.1.0 (timeout 20, active), with two open candidates of
     1.1.0 (1.2.0 testing, 1.3.0 validated). Returns their improvement ids as strings."""
     root = await STORE.create_version(conn, version(pattern, 0, S.ACTIVE, timeout=10))
-    [first] = await IMPROVEMENTS.start_candidates(
-        conn, root, [_proposal(20)], candidate_traffic=0.5, correlation_id=uuid.uuid4(), actor="t"
-    )
-    await IMPROVEMENTS.promote(
-        conn, first.improvement_id, action="apply", actor="t", reason="won", correlation_id=None
-    )
-    base = await STORE.require_version(conn, f"{pattern}@1.1.0")
-    opened = await IMPROVEMENTS.start_candidates(
+    assert root.version_id == f"{pattern}@1.0.0"
+    [first] = await propose(conn, pattern, [_proposal(20)])
+    await decide(conn, pattern, first.improvement_id, EnumLifecycleEvent.APPLY, significant=True)
+    opened = await propose(conn, pattern, [_proposal(30), _proposal(40)])
+    await decide(
         conn,
-        base,
-        [_proposal(30), _proposal(40)],
-        candidate_traffic=0.5,
-        correlation_id=uuid.uuid4(),
-        actor="t",
-    )
-    await IMPROVEMENTS.mark_validated(
-        conn,
+        pattern,
         opened[1].improvement_id,
+        EnumLifecycleEvent.REVIEW,
         p_value=0.01,
         confidence=0.9,
         performance_delta=0.1,
-        reason="significant",
-        correlation_id=uuid.uuid4(),
-        actor="t",
+        significant=True,
     )
     return [str(i.improvement_id) for i in opened]
 
@@ -70,7 +56,7 @@ async def test_rollback_restores_config_as_new_active_version(pool: asyncpg.Pool
     async with pool.acquire() as conn:
         open_ids = await seed_history(conn)
         cid = uuid.uuid4()
-        restored = await ROLLBACK.rollback(
+        restored = await lifecycle.rollback(
             conn, "p", "1.0.0", actor="alice", reason="1.1.0 broke prod", correlation_id=cid
         )
         assert isinstance(restored, ModelPatternVersion)
@@ -89,7 +75,7 @@ async def test_rollback_restores_config_as_new_active_version(pool: asyncpg.Pool
         head = graph.head("p")
         assert head is not None and head.version_id == "p@1.4.0"
 
-        improvements = await IMPROVEMENTS.list_by_status(conn, "p")
+        improvements = await lifecycle.improvements(conn, "p")
         retired = {
             str(i.improvement_id): i for i in improvements if str(i.improvement_id) in open_ids
         }
@@ -137,7 +123,7 @@ async def test_rollback_refuses_and_changes_nothing(
         before = await STORE.list_versions(conn, "p")
         audits = await conn.fetchval("SELECT count(*) FROM audit_log")
         with pytest.raises(ModelOnexError) as err:
-            await ROLLBACK.rollback(conn, "p", to_version, actor="a", reason="r")
+            await lifecycle.rollback(conn, "p", to_version, actor="a", reason="r")
         assert err.value.code is code and text in err.value.message
         assert await STORE.list_versions(conn, "p") == before
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == audits
@@ -146,8 +132,8 @@ async def test_rollback_refuses_and_changes_nothing(
 async def test_rollback_twice_chains_rolled_back_to_edges(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         await seed_history(conn)
-        await ROLLBACK.rollback(conn, "p", "1.0.0", actor="a", reason="bad")
-        again = await ROLLBACK.rollback(conn, "p", "1.1.0", actor="a", reason="it was fine")
+        await lifecycle.rollback(conn, "p", "1.0.0", actor="a", reason="bad")
+        again = await lifecycle.rollback(conn, "p", "1.1.0", actor="a", reason="it was fine")
         graph = await STORE.load_pattern(conn, "p")
     assert again.version_id == "p@1.5.0" and again.config["timeout"] == 20
     assert graph.version("p@1.4.0").status is S.ARCHIVED

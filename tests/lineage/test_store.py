@@ -18,6 +18,7 @@ from contracts.model_pattern_version import ModelPatternVersion
 from lineage import ModelLineageGraph
 from nodes.effect.lineage_transaction import lineage_transaction
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.storage.locks import lock_pattern_for_transaction
 from tests.lineage.dags import random_dag, version
 
 STORE = NodeLineageStoreEffect()
@@ -69,7 +70,7 @@ async def test_two_writers_add_children_to_one_version_at_once(pool: asyncpg.Poo
 
     async def add_child(k: int) -> str:
         async with pool.acquire() as conn, conn.transaction():
-            await STORE.lock_pattern(conn, "p")
+            await lock_pattern_for_transaction(conn, "p")
             child = ModelPatternVersion(
                 pattern_id="p",
                 version=await STORE.next_version(conn, "p"),
@@ -126,17 +127,21 @@ async def test_failed_transaction_leaves_graph_and_database_as_they_were(
 ) -> None:
     async with pool.acquire() as conn:
         await _seed(conn)
-        graph = await STORE.load_pattern(conn, "p")
-        # Another writer stored 1.1.0 meanwhile: the in-memory graph does not know it.
         await STORE.create_version(conn, version("p", 1, S.TESTING), parents=[])
+        graph = await STORE.load_pattern(conn, "p")
         before, expected = await _counts(conn), _snapshot(graph)
-        with pytest.raises(ModelOnexError, match="already exists"):
+        with pytest.raises(RuntimeError, match="changed its mind"):
             async with lineage_transaction(conn, graph) as tx:
                 await tx.set_status("p@1.0.0", S.ARCHIVED)
                 await tx.add_version(
-                    version("p", 1, S.ACTIVE), parents=[("p@1.0.0", R.IMPROVED_VERSION)]
+                    version("p", 2, S.ACTIVE), parents=[("p@1.0.0", R.IMPROVED_VERSION)]
                 )
+                await tx.add_edge("p@1.0.0", "p@1.1.0", R.DERIVED_FROM)
+                await tx.set_status("p@1.1.0", S.REJECTED)
+                raise RuntimeError("the caller changed its mind")
         assert _snapshot(graph) == expected
+        head = graph.head("p")
+        assert head is not None and head.version_id == "p@1.0.0"
         assert await _counts(conn) == before
         assert (await STORE.require_version(conn, "p@1.0.0")).status is S.ACTIVE
 
@@ -145,10 +150,63 @@ async def test_failed_transaction_leaves_graph_and_database_as_they_were(
             await tx.add_version(
                 version("p", 2, S.ACTIVE), parents=[("p@1.0.0", R.IMPROVED_VERSION)]
             )
+        assert _snapshot(graph) == _snapshot(await STORE.load_pattern(conn, "p"))
+
+
+async def test_failed_transaction_reloads_a_stale_graph_from_the_database(
+    pool: asyncpg.Pool,
+) -> None:
+    async with pool.acquire() as conn:
+        await _seed(conn)
+        await _seed(conn, "q")
+        graph = await STORE.load_all(conn)
+        # Other writers stored p@1.1.0 and q@1.1.0 meanwhile: the in-memory graph knows neither.
+        await STORE.create_version(conn, version("p", 1, S.TESTING), parents=[])
+        await STORE.create_version(conn, version("q", 1, S.TESTING), parents=[])
+        before, stale_q = await _counts(conn), _snapshot(graph.component("q"))
+        with pytest.raises(ModelOnexError, match="already exists"):
+            async with lineage_transaction(conn, graph) as tx:
+                await tx.set_status("p@1.0.0", S.ARCHIVED)
+                await tx.add_version(
+                    version("p", 1, S.ACTIVE), parents=[("p@1.0.0", R.IMPROVED_VERSION)]
+                )
+        assert await _counts(conn) == before
+        # p, which the transaction touched, is now the database's copy (with p@1.1.0) ...
         stored = await STORE.load_pattern(conn, "p")
-        assert set(stored.graph) - set(graph.graph) == {"p@1.1.0"}
-        assert set(stored.edges()) == set(graph.edges())
-        assert stored.graph.nodes["p@1.2.0"] == graph.graph.nodes["p@1.2.0"]
+        assert _snapshot(graph.component("p")) == _snapshot(stored)
+        assert graph.graph.nodes["p@1.1.0"]["status"] == S.TESTING.value
+        head = graph.head("p")
+        assert head is not None and head.version_id == "p@1.0.0"
+        # ... and q, which it did not touch, is left alone.
+        assert _snapshot(graph.component("q")) == stale_q and "q@1.1.0" not in graph
+
+        async with lineage_transaction(conn, graph) as tx:
+            await tx.set_status("p@1.0.0", S.ARCHIVED)
+            await tx.add_version(
+                version("p", 2, S.ACTIVE), parents=[("p@1.0.0", R.IMPROVED_VERSION)]
+            )
+        assert _snapshot(graph.component("p")) == _snapshot(await STORE.load_pattern(conn, "p"))
+
+
+async def test_failed_commit_reloads_the_graph(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await _seed(conn)
+        graph = await STORE.load_pattern(conn, "p")
+        before, expected = await _counts(conn), _snapshot(graph)
+        # A deferred constraint: the block succeeds, the COMMIT fails.
+        await conn.execute(
+            "CREATE TEMP TABLE commit_gate (k int UNIQUE DEFERRABLE INITIALLY DEFERRED)"
+        )
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with lineage_transaction(conn, graph) as tx:
+                await tx.set_status("p@1.0.0", S.ARCHIVED)
+                await tx.add_version(
+                    version("p", 1, S.ACTIVE), parents=[("p@1.0.0", R.IMPROVED_VERSION)]
+                )
+                await conn.execute("INSERT INTO commit_gate VALUES (1), (1)")
+                assert "p@1.1.0" in graph  # applied to the graph, not yet committed
+        assert _snapshot(graph) == expected
+        assert await _counts(conn) == before
 
 
 async def test_database_refuses_a_second_active_version(pool: asyncpg.Pool) -> None:

@@ -9,9 +9,7 @@ from typing import Any
 import asyncpg
 
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
-from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
-from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+from nodes.service import FeedbackLoopService
 from nodes.simulation.demo import route_traffic
 from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
 
@@ -26,11 +24,11 @@ class Scenario:
         self.pattern_id = demo_pattern
         truth, self.config = DEMO_PATTERNS[demo_pattern]
         self.simulator = ProductionSimulator({demo_pattern: truth}, seed=seed)
-        self.allocator = NodeTrafficAllocatorEffect(pool, ttl_s=0.0)
+        self.service = FeedbackLoopService(pool=pool, allocation_ttl_s=0.0)
         self.cycle = 0
 
     async def register(self) -> None:
-        await NodePatternRegistryEffect(self.pool).register_pattern(self.pattern_id, self.config)
+        await self.service.register(self.pattern_id, self.config)
 
     @property
     def as_of(self) -> datetime:
@@ -40,14 +38,13 @@ class Scenario:
         """One cycle of requests routed by assign(); returns executions per version."""
         rows = await route_traffic(
             self.simulator,
-            self.allocator,
-            self.pool,
+            self.service,
             self.pattern_id,
             [f"{self.cycle}-{i}" for i in range(requests)],
             start=self.as_of,
             spacing_s=CYCLE.total_seconds() / (requests + 1),
         )
-        await NodeExecutionIngestEffect(self.pool).ingest_executions(rows)
+        await self.service.ingest(rows)
         self.cycle += 1
         return dict(Counter(row["version_id"] for row in rows))
 
@@ -55,4 +52,4 @@ class Scenario:
         return ModelFeedbackLoopInput(pattern_id=self.pattern_id, as_of=self.as_of, **overrides)
 
     async def close(self) -> None:
-        await self.allocator.close()
+        await self.service.close()

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nodes.compute.allocation import Allocation, split_weights, unit_position
+from contracts.model_traffic_allocation import ModelTrafficAllocation as Allocation
+from contracts.model_traffic_allocation import unit_position
+from contracts.model_traffic_policy import ModelTrafficPolicyInput
+from nodes.compute.node_traffic_policy_compute import NodeTrafficPolicyCompute
 
 
 def test_same_answer_in_another_process() -> None:
@@ -17,7 +20,7 @@ def test_same_answer_in_another_process() -> None:
     keys = [f"user-{i}" for i in range(200)]
     here = [allocation.choose(k) for k in keys]
     code = (
-        "from nodes.compute.allocation import Allocation\n"
+        "from contracts.model_traffic_allocation import ModelTrafficAllocation as Allocation\n"
         "a = Allocation.from_weights('p', {'p@1.1.0': 0.5, 'p@1.0.0': 0.5})\n"
         f"print(','.join(a.choose(f'user-{{i}}') for i in range({len(keys)})))"
     )
@@ -58,8 +61,19 @@ def test_zero_weights_get_no_traffic_and_empty_is_an_error() -> None:
         Allocation.from_weights("p", {"a": 0.0})
 
 
-def test_split_weights() -> None:
-    assert split_weights("a", [], 0.5) == {"a": 1.0}
-    assert split_weights("a", ["b"], 0.5) == {"a": 0.5, "b": 0.5}
-    three = split_weights("a", ["b", "c"], 0.4)
-    assert three == pytest.approx({"a": 0.6, "b": 0.2, "c": 0.2})
+def _policy(active: str, testing: tuple[str, ...], share: float) -> dict[str, float]:
+    return (
+        NodeTrafficPolicyCompute()
+        .compute(
+            ModelTrafficPolicyInput(
+                active_version_id=active, testing_version_ids=testing, candidate_traffic=share
+            )
+        )
+        .weights
+    )
+
+
+def test_traffic_policy_splits_candidate_share_equally() -> None:
+    assert _policy("a", (), 0.5) == {"a": 1.0}
+    assert _policy("a", ("b",), 0.5) == {"a": 0.5, "b": 0.5}
+    assert _policy("a", ("b", "c"), 0.4) == pytest.approx({"a": 0.6, "b": 0.2, "c": 0.2})

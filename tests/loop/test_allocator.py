@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
-
 import asyncpg
 
 from contracts.enum_loop import EnumImprovementType
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
-from nodes.compute.allocation import Allocation
-from nodes.effect.node_improvement_store_effect import NodeImprovementStoreEffect
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
-from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+from contracts.model_traffic_allocation import ModelTrafficAllocation as Allocation
+from nodes.service import FeedbackLoopService
+from tests.lifecycle import propose
 
 UNITS = [f"user-{i}" for i in range(2000)]
 
 
-async def _notifications_delivered(allocator: NodeTrafficAllocatorEffect) -> None:
+async def _notifications_delivered(service: FeedbackLoopService) -> None:
     """A round trip on the listening connection: the server sends a committed NOTIFY to an
     idle listener before it answers the listener's next query."""
-    assert allocator._listener is not None
-    await allocator._listener.fetchval("SELECT 1")
+    listener = service.runtime._listener
+    assert listener is not None
+    await listener.fetchval("SELECT 1")
 
 
 async def test_assign_is_stable_and_follows_version_changes(pool: asyncpg.Pool) -> None:
-    base = await NodePatternRegistryEffect(pool).register_pattern("checkout", {"timeout_ms": 100})
-    allocator = NodeTrafficAllocatorEffect(pool, ttl_s=3600)
+    allocator = FeedbackLoopService(pool=pool, allocation_ttl_s=3600)
+    await allocator.register("checkout", {"timeout_ms": 100})
     try:
         assert {await allocator.assign("checkout", u) for u in UNITS} == {"checkout@1.0.0"}
 
@@ -37,16 +34,8 @@ async def test_assign_is_stable_and_follows_version_changes(pool: asyncpg.Pool) 
             config_diff={"timeout_ms": ModelConfigChange(old=100, new=150)},
             expected_delta=0.1,
         )
-        store = NodeImprovementStoreEffect(NodeLineageStoreEffect())
         async with pool.acquire() as conn:
-            await store.start_candidates(
-                conn,
-                base,
-                [proposal],
-                candidate_traffic=0.3,
-                correlation_id=uuid.uuid4(),
-                actor="test",
-            )
+            await propose(conn, "checkout", [proposal], candidate_traffic=0.3)
         await _notifications_delivered(allocator)
 
         first = {u: await allocator.assign("checkout", u) for u in UNITS}
@@ -59,7 +48,7 @@ async def test_assign_is_stable_and_follows_version_changes(pool: asyncpg.Pool) 
     finally:
         await allocator.close()
 
-    other = NodeTrafficAllocatorEffect(pool)  # another process, later: the same answers
+    other = FeedbackLoopService(pool=pool)  # another process, later: the same answers
     try:
         assert {u: await other.assign("checkout", u) for u in UNITS} == first
     finally:

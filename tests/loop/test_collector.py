@@ -12,23 +12,22 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.model_collect import ModelCollectInput
 from contracts.model_onex_error import ModelOnexError
 from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
-from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
-from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.service import FeedbackLoopService
 from tests.factories import execution_rows
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 async def test_window_aggregates_match_numpy(pool: asyncpg.Pool) -> None:
-    await NodePatternRegistryEffect(pool).register_pattern("api_debug", {"timeout_ms": 100})
+    await FeedbackLoopService(pool=pool).register("api_debug", {"timeout_ms": 100})
     versioned = execution_rows(500, version_id="api_debug@1.0.0", seed=1, now=NOW)
     unversioned = execution_rows(300, seed=2, now=NOW)  # hooks that log no version: the active
     too_old = execution_rows(50, seed=3, now=NOW - timedelta(days=8))
     for row in unversioned[:40]:
         row["error_message"] = "503 upstream unavailable"
         row["status"] = "error"
-    await NodeExecutionIngestEffect(pool).ingest_executions(versioned + unversioned + too_old)
+    await FeedbackLoopService(pool=pool).ingest(versioned + unversioned + too_old)
 
     window = [r for r in versioned + unversioned if r["started_at"] > NOW - timedelta(days=7)]
     durations = np.array([r["duration_ms"] for r in window])

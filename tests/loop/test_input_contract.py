@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.enum_loop import EnumFeedbackType
-from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from contracts.model_feedback_loop_input import PRESETS, ModelFeedbackLoopInput
 
 
 def test_seed_defaults() -> None:
@@ -52,3 +52,84 @@ def test_invalid_contracts(field: str, value: Any, message: str) -> None:
 )
 def test_monitor_only_profile(values: dict[str, Any], monitor: bool) -> None:
     assert ModelFeedbackLoopInput(pattern_id="p", **values).monitor_only is monitor
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "conservative",
+            {
+                "time_window_days": 30,
+                "auto_apply_threshold": 0.99,
+                "min_sample_size": 100,
+                "significance_level": 0.01,
+                "feedback_type": EnumFeedbackType.PERFORMANCE,
+                "enable_ab_testing": True,
+            },
+        ),
+        (
+            "aggressive",
+            {
+                "time_window_days": 3,
+                "auto_apply_threshold": 0.85,
+                "min_sample_size": 20,
+                "significance_level": 0.10,
+                "feedback_type": EnumFeedbackType.PERFORMANCE,
+            },
+        ),
+        (
+            "quality",
+            {
+                "feedback_type": EnumFeedbackType.QUALITY,
+                "time_window_days": 14,
+                "auto_apply_threshold": 0.90,
+                "min_sample_size": 50,
+                "significance_level": 0.05,
+            },
+        ),
+        (
+            "monitor-only",
+            {"enable_ab_testing": False, "auto_apply_threshold": 1.0, "time_window_days": 7},
+        ),
+    ],
+)
+def test_presets(name: str, expected: dict[str, Any]) -> None:
+    contract = ModelFeedbackLoopInput.preset(name, "api_debug")
+    assert contract.pattern_id == "api_debug"
+    assert {field: getattr(contract, field) for field in expected} == expected
+    assert contract.monitor_only is (name == "monitor-only")
+
+
+def test_preset_names_are_exported_for_a_cli() -> None:
+    assert list(PRESETS) == ["conservative", "aggressive", "quality", "monitor-only"]
+    with pytest.raises(TypeError):
+        PRESETS["conservative"]["time_window_days"] = 1  # type: ignore[index]
+    assert ModelFeedbackLoopInput.preset("conservative", "p").time_window_days == 30
+
+
+def test_preset_overrides_win() -> None:
+    contract = ModelFeedbackLoopInput.preset(
+        "aggressive", "api_debug", time_window_days=5, max_candidates=2
+    )
+    assert (contract.time_window_days, contract.max_candidates) == (5, 2)
+    assert (contract.auto_apply_threshold, contract.min_sample_size) == (0.85, 20)
+    monitored = ModelFeedbackLoopInput.preset("monitor-only", "p", enable_ab_testing=True)
+    assert monitored.enable_ab_testing and monitored.monitor_only  # threshold 1.0 still holds
+
+
+def test_preset_overrides_are_validated() -> None:
+    with pytest.raises(ValidationError, match="time_window_days"):
+        ModelFeedbackLoopInput.preset("quality", "p", time_window_days=0)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        ModelFeedbackLoopInput.preset("quality", "p", surprise=1)
+    with pytest.raises(ValidationError, match="non-blank"):
+        ModelFeedbackLoopInput.preset("quality", "p@1.0.0")
+
+
+def test_unknown_preset_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown preset 'yolo'") as caught:
+        ModelFeedbackLoopInput.preset("yolo", "p")
+    assert not isinstance(caught.value, ValidationError)
+    for name in PRESETS:
+        assert name in str(caught.value)

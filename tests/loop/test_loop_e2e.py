@@ -16,6 +16,8 @@ from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_feedback_loop_output import ModelFeedbackLoopOutput
 from contracts.model_result import ModelResult
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.service import FeedbackLoopService
+from tests import lifecycle
 from tests.loop.scenario import Scenario
 
 TABLES = ("pattern_versions", "lineage_edges", "improvements", "audit_log", "loop_runs")
@@ -80,16 +82,17 @@ async def test_truly_better_candidate_is_applied(
     assert out.statistically_significant and out.p_value is not None and out.p_value < 0.05
     assert out.confidence_score >= 0.95
     assert 0.3 < out.performance_delta < 0.8  # truth: mean latency 206 ms -> 95 ms (-54 %)
-    assert [(k, v.status) for k, v in out.workflow_stages.items()] == [
-        (stage, EnumStageStatus.COMPLETED)
+    assert list(out.workflow_stages.items()) == [
+        (stage, "completed")
         for stage in ("collect", "analyze", "generate", "validate", "apply", "track")
     ]
-    assert "0 slot(s)" in out.workflow_stages["generate"].reason  # the candidate held the slot
+    assert out.stage_details.keys() == out.workflow_stages.keys()
+    assert "0 slot(s)" in out.stage_details["generate"].reason  # the candidate held the slot
 
     async with pool.acquire() as conn:
         versions = {
             v.version_id: v
-            for v in await orchestrator.lineage_store.list_versions(conn, "api_debug")
+            for v in await orchestrator.runtime.lineage_store.list_versions(conn, "api_debug")
         }
         audit = await conn.fetch("SELECT action, version_id FROM audit_log ORDER BY audit_id")
     assert versions[candidate].status is EnumVersionStatus.ACTIVE
@@ -126,7 +129,7 @@ async def test_aa_experiment_applies_nothing(
     async with pool.acquire() as conn:
         active = [
             v.version_id
-            for v in await orchestrator.lineage_store.list_versions(conn, "batch_embed")
+            for v in await orchestrator.runtime.lineage_store.list_versions(conn, "batch_embed")
             if v.status is EnumVersionStatus.ACTIVE
         ]
         applied = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'apply'")
@@ -143,15 +146,15 @@ async def test_review_path_then_approve(
     out = _ok(await orchestrator.execute_orchestration(s.contract(auto_apply_threshold=0.999)))
     assert out.improvements_applied == 0 and out.improvements_validated == 1
     async with pool.acquire() as conn:
-        (waiting,) = await orchestrator.improvements.list_by_status(
+        (waiting,) = await lifecycle.improvements(
             conn, "api_debug", [EnumImprovementStatus.VALIDATED]
         )
         assert waiting.candidate_version_id == candidate
         assert "approve or reject" in (waiting.decision_reason or "")
-        approved = await orchestrator.improvements.review(
-            conn, waiting.improvement_id, approve=True, actor="alice", reason="looks right"
+        approved = await FeedbackLoopService(orchestrator.runtime).review(
+            waiting.improvement_id, approve=True, actor="alice", reason="looks right"
         )
-        versions = await orchestrator.lineage_store.list_versions(conn, "api_debug")
+        versions = await orchestrator.runtime.lineage_store.list_versions(conn, "api_debug")
         audit = await conn.fetch(
             "SELECT action, actor FROM audit_log WHERE action IN ('validate', 'approve')"
         )
@@ -169,14 +172,14 @@ async def test_reject_by_a_human(
     s = cache_pattern
     candidate = await _propose(s, orchestrator)
     async with pool.acquire() as conn:
-        (testing,) = await orchestrator.improvements.list_by_status(conn, "api_debug")
-        await orchestrator.improvements.review(
-            conn, testing.improvement_id, approve=False, actor="bob", reason="not now"
+        (testing,) = await lifecycle.improvements(conn, "api_debug")
+        await FeedbackLoopService(orchestrator.runtime).review(
+            testing.improvement_id, approve=False, actor="bob", reason="not now"
         )
-        rejected = await orchestrator.lineage_store.require_version(conn, candidate)
+        rejected = await orchestrator.runtime.lineage_store.require_version(conn, candidate)
         with pytest.raises(Exception, match="is rejected"):
-            await orchestrator.improvements.review(
-                conn, testing.improvement_id, approve=True, actor="bob", reason="changed my mind"
+            await FeedbackLoopService(orchestrator.runtime).review(
+                testing.improvement_id, approve=True, actor="bob", reason="changed my mind"
             )
     assert rejected.status is EnumVersionStatus.REJECTED and rejected.traffic_weight == 0
     assert set(await s.traffic(40)) == {"api_debug@1.0.0"}
@@ -198,8 +201,9 @@ async def test_monitor_only_changes_nothing(
     after = await _counts(pool)
     assert out.monitor_only and out.feedback_collected == 200
     assert out.improvements_identified == 0 and out.versions_created == []
-    assert out.workflow_stages["generate"].status is EnumStageStatus.SKIPPED
-    assert "monitor-only" in (out.workflow_stages["generate"].reason or "")
+    assert out.workflow_stages["generate"] == "skipped"
+    assert out.stage_details["generate"].status is EnumStageStatus.SKIPPED
+    assert "monitor-only" in out.stage_details["generate"].reason
     assert {k: after[k] - before[k] for k in TABLES} == {
         "pattern_versions": 0,
         "lineage_edges": 0,
@@ -247,10 +251,10 @@ async def test_rerun_with_same_correlation_id_is_idempotent(
     assert second.replayed and not first.replayed
     # The recorded result, except that the track stage's own duration is measured after it
     # wrote the record.
-    skip = {"replayed", "workflow_stages"}
+    skip = {"replayed", "stage_details"}
     assert second.model_dump(exclude=skip) == first.model_dump(exclude=skip)
-    assert {k: (v.status, v.reason) for k, v in second.workflow_stages.items()} == {
-        k: (v.status, v.reason) for k, v in first.workflow_stages.items()
+    assert {k: (v.status, v.reason) for k, v in second.stage_details.items()} == {
+        k: (v.status, v.reason) for k, v in first.stage_details.items()
     }
     assert await _counts(pool) == before
 

@@ -107,6 +107,16 @@ def test_below_auto_apply_threshold_waits_for_review() -> None:
     assert "approve or reject" in r.reason
 
 
+def test_auto_apply_needs_confidence_strictly_above_the_threshold() -> None:
+    """Confidence is capped at 0.99, so a threshold of 0.99 sends every win to review."""
+    control, candidate = arm("p@1", durations(400, 100)), arm("p@2", durations(400, 50, 6))
+    capped = validate(control, candidate, threshold=0.98)
+    assert capped.decision is EnumDecision.APPLY and capped.confidence == 0.99
+    r = validate(control, candidate, threshold=0.99)
+    assert r.decision is EnumDecision.REVIEW and r.significant and r.confidence == 0.99
+    assert "confidence 0.990 <= auto-apply threshold 0.99" in r.reason
+
+
 def test_significantly_slower_candidate_is_rejected() -> None:
     r = validate(arm("p@1", durations(400, 80)), arm("p@2", durations(400, 100, 6)))
     assert r.decision is EnumDecision.REJECT and "significantly worse" in r.reason

@@ -13,7 +13,7 @@ import pytest
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
 from nodes.effect.execution_file_reader import read_execution_file
-from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.service import FeedbackLoopService
 from tests.factories import execution_rows
 
 
@@ -23,7 +23,7 @@ async def _count(pool: asyncpg.Pool) -> int:
 
 async def test_valid_rows_are_stored_as_given(pool: asyncpg.Pool) -> None:
     rows = execution_rows(50, seed=1)
-    result = await NodeExecutionIngestEffect(pool).ingest_executions(rows)
+    result = await FeedbackLoopService(pool=pool).ingest(rows)
     assert (result.received, result.inserted, result.skipped_duplicates) == (50, 50, 0)
     stored = await pool.fetchrow(
         "SELECT * FROM hook_executions WHERE execution_id = $1", rows[7]["execution_id"]
@@ -52,7 +52,7 @@ async def test_one_bad_row_among_10000_stores_nothing_and_is_named(
     rows = execution_rows(10_000, seed=2)
     rows[4321][field] = value
     with pytest.raises(ModelOnexError) as caught:
-        await NodeExecutionIngestEffect(pool).ingest_executions(rows)
+        await FeedbackLoopService(pool=pool).ingest(rows)
     assert caught.value.code is EnumErrorCode.INVALID_INPUT
     assert "row 4322" in caught.value.message
     assert field in caught.value.message
@@ -64,7 +64,7 @@ async def test_unknown_field_is_rejected(pool: asyncpg.Pool) -> None:
     rows = execution_rows(3)
     rows[1]["durration_ms"] = 5
     with pytest.raises(ModelOnexError, match=r"row 2: durration_ms"):
-        await NodeExecutionIngestEffect(pool).ingest_executions(rows)
+        await FeedbackLoopService(pool=pool).ingest(rows)
     assert await _count(pool) == 0
 
 
@@ -72,37 +72,37 @@ async def test_duplicate_inside_batch_is_named(pool: asyncpg.Pool) -> None:
     rows = execution_rows(20)
     rows[15]["execution_id"] = rows[3]["execution_id"]
     with pytest.raises(ModelOnexError, match=r"row 16: execution_id .* repeats row 4") as caught:
-        await NodeExecutionIngestEffect(pool).ingest_executions(rows)
+        await FeedbackLoopService(pool=pool).ingest(rows)
     assert caught.value.code is EnumErrorCode.DUPLICATE
     assert await _count(pool) == 0
 
 
 async def test_duplicate_of_stored_row_rejects_batch(pool: asyncpg.Pool) -> None:
-    node = NodeExecutionIngestEffect(pool)
+    node = FeedbackLoopService(pool=pool)
     first = execution_rows(10, seed=3)
-    await node.ingest_executions(first)
+    await node.ingest(first)
     second = execution_rows(10, seed=4)
     second[6]["execution_id"] = first[2]["execution_id"]
     with pytest.raises(ModelOnexError, match=r"already stored: row 7") as caught:
-        await node.ingest_executions(second)
+        await node.ingest(second)
     assert caught.value.code is EnumErrorCode.DUPLICATE
     assert await _count(pool) == 10
 
 
 async def test_skip_duplicates_is_idempotent(pool: asyncpg.Pool) -> None:
-    node = NodeExecutionIngestEffect(pool)
+    node = FeedbackLoopService(pool=pool)
     rows = execution_rows(100, seed=5)
-    await node.ingest_executions(rows[:60])
-    result = await node.ingest_executions(rows, on_duplicate="skip")
+    await node.ingest(rows[:60])
+    result = await node.ingest(rows, on_duplicate="skip")
     assert (result.inserted, result.skipped_duplicates) == (40, 60)
-    again = await node.ingest_executions(rows, on_duplicate="skip")
+    again = await node.ingest(rows, on_duplicate="skip")
     assert (again.inserted, again.skipped_duplicates) == (0, 100)
     assert await _count(pool) == 100
 
 
 async def test_100k_rows(pool: asyncpg.Pool) -> None:
     rows = execution_rows(100_000, seed=6)
-    result = await NodeExecutionIngestEffect(pool).ingest_executions(rows)
+    result = await FeedbackLoopService(pool=pool).ingest(rows)
     assert result.inserted == 100_000
     assert await _count(pool) == 100_000
     mean = await pool.fetchval("SELECT avg(duration_ms) FROM hook_executions")

@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from nodes.adapters.cli.context import CliContext
-from nodes.storage.migrate import load_migrations, status, upgrade
 
 
 def register(commands: Any) -> None:
@@ -21,17 +20,18 @@ def register(commands: Any) -> None:
 
 
 async def _upgrade(args: argparse.Namespace, ctx: CliContext) -> int:
-    applied = await upgrade(await ctx.pool())
+    service = ctx.service()
+    applied = await service.db_upgrade()
     if applied:
         for migration in applied:
             print(f"applied {migration.version:04d}_{migration.name}")
     else:
-        print(f"up to date ({len(load_migrations())} migrations)")
+        print(f"up to date ({len(await service.db_status())} migrations)")
     return 0
 
 
 async def _status(args: argparse.Namespace, ctx: CliContext) -> int:
-    states = await status(await ctx.pool())
+    states = await ctx.service().db_status()
     for state in states:
         mark = f"applied {state.applied_at}" if state.applied else "pending"
         print(f"{state.version:04d}_{state.name:<30} {mark}")

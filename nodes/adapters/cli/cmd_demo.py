@@ -33,9 +33,8 @@ def register(commands: Any) -> None:
 async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.cycles < 1 or args.requests < 1:
         raise SystemExit("error: --cycles and --requests must be >= 1")
-    pool = await ctx.migrated_pool()
     report = await run_demo(
-        pool, cycles=args.cycles, requests_per_cycle=args.requests, seed=args.seed
+        ctx.service(), cycles=args.cycles, requests_per_cycle=args.requests, seed=args.seed
     )
     checks = [c for changes in report.values() for c in changes]
     wrong = [c for c in checks if not c["truly_better"]]

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from nodes.adapters.cli.context import CliContext
-from nodes.effect.execution_file_reader import read_execution_file
-from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
 
 
 def register(commands: Any) -> None:
@@ -28,12 +26,8 @@ def register(commands: Any) -> None:
 
 
 async def _ingest(args: argparse.Namespace, ctx: CliContext) -> int:
-    source = read_execution_file(args.file)
-    node = NodeExecutionIngestEffect(await ctx.migrated_pool())
-    result = await node.ingest_executions(
-        source.rows,
-        on_duplicate="skip" if args.skip_duplicates else "error",
-        row_names=source.row_names,
+    result = await ctx.service().ingest_file(
+        args.file, on_duplicate="skip" if args.skip_duplicates else "error"
     )
     print(
         f"ingested {result.inserted} of {result.received} rows from {args.file.name}"

@@ -1,6 +1,6 @@
 """``feedback-loop lineage ancestors|descendants|path|show|diff|export``: read the lineage.
 
-Queries load one pattern's component (the unit of loading, DESIGN.md section 3) and answer in
+Queries load one pattern's component (the unit of loading) and answer in
 memory; ``--sql`` answers ancestors/descendants with a recursive query instead, without loading
 the graph, which is what to use on a pattern with a very large history.
 """
@@ -28,7 +28,6 @@ from lineage.export import (
     render,
 )
 from nodes.adapters.cli.context import CliContext
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 
 _GRAPH_FORMATS = ("table", "json", "dot", "mermaid", "png")
 
@@ -130,12 +129,7 @@ def _semver_key(version_id: str) -> tuple[int, ...]:
 
 
 async def _load(ctx: CliContext, pattern_id: str) -> ModelLineageGraph:
-    pool = await ctx.migrated_pool()
-    async with pool.acquire() as conn:
-        graph = await NodeLineageStoreEffect().load_pattern(conn, pattern_id)
-    if len(graph) == 0:
-        raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no pattern {pattern_id!r}")
-    return graph
+    return await ctx.service().lineage(pattern_id)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -178,10 +172,9 @@ async def _walk(args: argparse.Namespace, ctx: CliContext) -> int:
             raise ModelOnexError(
                 EnumErrorCode.INVALID_INPUT, "--sql lists version ids: use --format table or json"
             )
-        store = NodeLineageStoreEffect()
-        async with (await ctx.migrated_pool()).acquire() as conn:
-            walk = store.ancestors if up else store.descendants
-            found = await walk(conn, args.version, relation=relation, max_depth=args.depth)
+        service = ctx.service()
+        walk = service.ancestors_in_sql if up else service.descendants_in_sql
+        found = await walk(args.version, relation=relation, max_depth=args.depth)
         ids = sorted(found, key=_semver_key)
         if args.format == "json":
             document = {"version_id": args.version, args.query: ids}

@@ -11,8 +11,6 @@ from typing import Any
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
 from nodes.adapters.cli.context import CliContext
-from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
-from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
 
 
 def register(commands: Any) -> None:
@@ -47,17 +45,13 @@ def _config(text: str) -> dict[str, Any]:
 
 
 async def _register(args: argparse.Namespace, ctx: CliContext) -> int:
-    node = NodePatternRegistryEffect(await ctx.migrated_pool())
-    version = await node.register_pattern(args.pattern_id, _config(args.config), actor=args.actor)
+    version = await ctx.service().register(args.pattern_id, _config(args.config), actor=args.actor)
     print(f"registered {version.version_id} (active)")
     return 0
 
 
 async def _assign(args: argparse.Namespace, ctx: CliContext) -> int:
-    allocator = NodeTrafficAllocatorEffect(await ctx.migrated_pool())
-    try:
-        for unit in args.unit_key:
-            print(f"{unit}\t{await allocator.assign(args.pattern_id, unit)}")
-    finally:
-        await allocator.close()
+    service = ctx.service()
+    for unit in args.unit_key:
+        print(f"{unit}\t{await service.assign(args.pattern_id, unit)}")
     return 0

@@ -10,8 +10,6 @@ from uuid import UUID
 from contracts.enum_loop import EnumImprovementStatus
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from nodes.adapters.cli.context import CliContext
-from nodes.effect.node_improvement_store_effect import NodeImprovementStoreEffect
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 
 
 def _improvement_id(text: str) -> UUID:
@@ -50,17 +48,10 @@ def register(commands: Any) -> None:
 
 
 async def _decide(args: argparse.Namespace, ctx: CliContext) -> int:
-    pool = await ctx.migrated_pool()
-    store = NodeImprovementStoreEffect(NodeLineageStoreEffect())
     reason = args.reason or f"{args.decision}d by {args.actor}"
-    async with pool.acquire() as conn:
-        done = await store.review(
-            conn,
-            args.improvement_id,
-            approve=args.decision == "approve",
-            actor=args.actor,
-            reason=reason,
-        )
+    done = await ctx.service().review(
+        args.improvement_id, approve=args.decision == "approve", actor=args.actor, reason=reason
+    )
     if args.decision == "approve":
         print(f"approved: {done.candidate_version_id} is now active (was {done.base_version_id})")
     else:
@@ -79,12 +70,8 @@ def _row(i: ModelPatternImprovement) -> str:
 
 
 async def _list(args: argparse.Namespace, ctx: CliContext) -> int:
-    pool = await ctx.migrated_pool()
     statuses = [EnumImprovementStatus(s) for s in args.status or ("validated", "testing")]
-    async with pool.acquire() as conn:
-        found = await NodeImprovementStoreEffect(NodeLineageStoreEffect()).list_by_status(
-            conn, args.pattern, statuses
-        )
+    found = await ctx.service().improvements(args.pattern, statuses)
     if args.json:
         for improvement in found:
             print(improvement.model_dump_json())

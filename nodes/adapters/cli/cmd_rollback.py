@@ -8,8 +8,8 @@ from typing import Any
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
+from contracts.model_rollback import ModelRollbackInput
 from nodes.adapters.cli.context import CliContext
-from nodes.effect.node_version_rollback_effect import ModelRollbackInput, NodeVersionRollbackEffect
 
 
 def register(commands: Any) -> None:
@@ -49,8 +49,7 @@ async def _rollback(args: argparse.Namespace, ctx: CliContext) -> int:
         actor=args.actor,
         reason=args.reason or f"rollback to {version} by {args.actor}",
     )
-    async with (await ctx.migrated_pool()).acquire() as conn:
-        done = await NodeVersionRollbackEffect().execute_effect(conn, request)
+    done = await ctx.service().rollback(request)
     print(f"rolled back {args.pattern_id}: {done.version.version_id} is now active")
     print(f"restored from: {done.restored_from}")
     print(f"archived: {done.archived or '-'}")

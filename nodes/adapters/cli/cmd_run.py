@@ -11,8 +11,6 @@ from contracts.enum_loop import EnumFeedbackType
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from contracts.model_result import ModelResult
 from nodes.adapters.cli.context import CliContext
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
-from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 
 
 def register(commands: Any) -> None:
@@ -75,10 +73,9 @@ def _row(pattern: str, result: ModelResult) -> str:
 async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.concurrency < 1:
         raise SystemExit("error: --concurrency must be >= 1")
-    pool = await ctx.migrated_pool(max_size=max(args.concurrency + 2, 4))
+    service = ctx.service(pool_size=max(args.concurrency + 2, 4))
     if args.all:
-        async with pool.acquire() as conn:
-            patterns = await NodeLineageStoreEffect().list_patterns(conn)
+        patterns = await service.patterns()
     else:
         patterns = list(dict.fromkeys(args.pattern))
     try:
@@ -86,8 +83,7 @@ async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise SystemExit(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    orchestrator = NodeFeedbackLoopOrchestrator(pool)
-    results = await orchestrator.run_many(contracts, concurrency=args.concurrency)
+    results = await service.run_many(contracts, concurrency=args.concurrency)
     if args.json:
         for result in results:
             print(result.model_dump_json())

@@ -14,7 +14,6 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_version import ModelPatternVersion
 from lineage.export import format_time, text_table
 from nodes.adapters.cli.context import CliContext
-from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -58,16 +57,13 @@ def _history_row(version: ModelPatternVersion) -> list[str]:
 async def _versions(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.all == (args.pattern_id is not None):
         raise ModelOnexError(EnumErrorCode.INVALID_INPUT, "give either a PATTERN or --all")
-    store = NodeLineageStoreEffect()
-    async with (await ctx.migrated_pool()).acquire() as conn:
-        if args.all:
-            patterns = {
-                p: await store.list_versions(conn, p) for p in await store.list_patterns(conn)
-            }
-        else:
-            patterns = {args.pattern_id: await store.list_versions(conn, args.pattern_id)}
-            if not patterns[args.pattern_id]:
-                raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no pattern {args.pattern_id!r}")
+    service = ctx.service()
+    if args.all:
+        patterns = {p: await service.versions(p) for p in await service.patterns()}
+    else:
+        patterns = {args.pattern_id: await service.versions(args.pattern_id)}
+        if not patterns[args.pattern_id]:
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no pattern {args.pattern_id!r}")
     if args.all:
         summary = [_pattern_summary(p, vs) for p, vs in patterns.items()]
         if args.format == "json":

@@ -8,13 +8,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-import asyncpg
 import structlog
 
 from contracts.model_onex_error import ModelOnexError
 from nodes.adapters.cli.context import CliContext
-from nodes.runtime.logging_setup import configure_logging
-from nodes.storage.dsn import DSN_ENV_VAR, redact_dsn
+from nodes.service import DRIVER_ERRORS, DSN_ENV_VAR, configure_logging, redact_dsn
 
 COMMAND_MODULES = (
     "nodes.adapters.cli.cmd_db",
@@ -86,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelOnexError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_FAILED
-    except asyncpg.PostgresError as exc:
+    except DRIVER_ERRORS as exc:
         structlog.get_logger(__name__).error("database_error", error=str(exc))
         print(f"error: database: {redact_dsn(str(exc))}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,5 +1,6 @@
--- The data model of DESIGN.md section 3. Constraints live here so that no writer,
--- ours or the user's hooks, can store a row the loop would misread.
+-- The data model: executions, versions, lineage, improvements, runs and the audit log.
+-- Constraints live here so that no writer, ours or the user's hooks, can store a row the
+-- loop would misread.
 
 CREATE TABLE hook_executions (
     execution_id      uuid PRIMARY KEY,

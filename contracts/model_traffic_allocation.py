@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from dataclasses import dataclass
 from itertools import accumulate
+
+from pydantic import BaseModel, ConfigDict, Field
 
 _SCALE = float(2**64)
 
@@ -21,34 +22,33 @@ def unit_position(pattern_id: str, unit_key: str) -> float:
     return int.from_bytes(digest, "big") / _SCALE
 
 
-@dataclass(frozen=True)
-class Allocation:
+class ModelAllocationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern_id: str = Field(min_length=1)
+
+
+class ModelTrafficAllocation(BaseModel):
     """A pattern's versions that receive traffic and where each one's slice ends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     pattern_id: str
     version_ids: tuple[str, ...]
     bounds: tuple[float, ...]
 
     @classmethod
-    def from_weights(cls, pattern_id: str, weights: dict[str, float]) -> Allocation:
+    def from_weights(cls, pattern_id: str, weights: dict[str, float]) -> ModelTrafficAllocation:
         live = sorted((vid, w) for vid, w in weights.items() if w > 0)
         if not live:
             raise ValueError(f"pattern {pattern_id!r} has no version with traffic weight > 0")
         total = sum(w for _, w in live)
         bounds = [b / total for b in accumulate(w for _, w in live)]
         bounds[-1] = 1.0
-        return cls(pattern_id, tuple(v for v, _ in live), tuple(bounds))
+        return cls(
+            pattern_id=pattern_id, version_ids=tuple(v for v, _ in live), bounds=tuple(bounds)
+        )
 
     def choose(self, unit_key: str) -> str:
         position = unit_position(self.pattern_id, unit_key)
         return self.version_ids[bisect.bisect_right(self.bounds, position)]
-
-
-def split_weights(
-    active_id: str, candidate_ids: list[str], candidate_traffic: float
-) -> dict[str, float]:
-    """Active keeps ``1 - candidate_traffic``; candidates share the rest equally."""
-    if not candidate_ids:
-        return {active_id: 1.0}
-    share = candidate_traffic / len(candidate_ids)
-    return {active_id: 1.0 - candidate_traffic, **{c: share for c in candidate_ids}}

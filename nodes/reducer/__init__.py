@@ -1,0 +1,1 @@
+"""Reducers: pure state machines that turn (state, event) into intents for an effect."""

@@ -1,0 +1,144 @@
+"""The composition root: one object owns the database pool, the one migration policy and every
+long-lived component (node instances, the allocator's cache and its listening connection).
+
+Everything that serves a user (the service facade, and through it the CLI) is wired here and
+nowhere else. Nodes never open a pool: they work on the connection handed to them.
+
+Migration policy, in one place: the embedded database is ours, so it is migrated
+automatically; a database the user pointed us at (a DSN or a pool) is never changed behind
+their back: an outdated schema is refused with "run `feedback-loop db upgrade`".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TypeAlias
+
+import asyncpg
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.model_analysis import ModelAnalysisThresholds
+from contracts.model_onex_error import ModelOnexError
+from lineage import ModelLineageGraph
+from nodes.compute.generators.registry import GeneratorRegistry
+from nodes.compute.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
+from nodes.compute.node_improvement_generator_compute import NodeImprovementGeneratorCompute
+from nodes.compute.node_improvement_validator_compute import NodeImprovementValidatorCompute
+from nodes.compute.node_traffic_policy_compute import NodeTrafficPolicyCompute
+from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
+from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.effect.node_improvement_lifecycle_effect import NodeImprovementLifecycleEffect
+from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
+from nodes.effect.node_run_ledger_effect import NodeRunLedgerEffect
+from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
+from nodes.effect.node_version_rollback_effect import NodeVersionRollbackEffect
+from nodes.effect.node_version_tracker_effect import NodeVersionTrackerEffect
+from nodes.reducer.node_improvement_lifecycle_reducer import NodeImprovementLifecycleReducer
+from nodes.storage.dsn import resolve_dsn
+from nodes.storage.migrate import status as migration_status
+from nodes.storage.migrate import upgrade
+from nodes.storage.pool import open_pool
+
+Pool: TypeAlias = asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection
+
+
+class FeedbackLoopRuntime:
+    """``FeedbackLoopRuntime(pool)``, ``(dsn=...)`` or ``()``: FEEDBACK_LOOP_DSN, else embedded."""
+
+    def __init__(
+        self,
+        pool: Pool | None = None,
+        *,
+        dsn: str | None = None,
+        pool_size: int = 10,
+        lock_timeout_s: float = 30.0,
+        generators: GeneratorRegistry | None = None,
+        thresholds: ModelAnalysisThresholds | None = None,
+        allocation_ttl_s: float = 60.0,
+    ) -> None:
+        self._pool = pool
+        self._pool_given = pool is not None
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self._owned = AsyncExitStack()
+        self._open_lock = asyncio.Lock()
+        self._schema_checked = False
+        self._listener: Connection | None = None
+        # The nodes: long-lived, stateless apart from the allocator's cache and the graph.
+        self.thresholds = thresholds or ModelAnalysisThresholds()
+        self.lineage_store = NodeLineageStoreEffect()
+        self.lineage_graph = ModelLineageGraph()
+        self.collector = NodeExecutionCollectorEffect(self.lineage_store)
+        self.analyzer = NodeFeedbackAnalyzerCompute()
+        self.generator = NodeImprovementGeneratorCompute(generators)
+        self.validator = NodeImprovementValidatorCompute()
+        self.traffic_policy = NodeTrafficPolicyCompute()
+        self.lifecycle_reducer = NodeImprovementLifecycleReducer(self.traffic_policy)
+        self.lifecycle = NodeImprovementLifecycleEffect(self.lineage_store, self.lifecycle_reducer)
+        self.ledger = NodeRunLedgerEffect(lock_timeout_s=lock_timeout_s)
+        self.tracker = NodeVersionTrackerEffect(self.lineage_store)
+        self.registry = NodePatternRegistryEffect(self.lineage_store)
+        self.allocator = NodeTrafficAllocatorEffect(self.lineage_store, ttl_s=allocation_ttl_s)
+        self.ingest = NodeExecutionIngestEffect()
+        self.rollback = NodeVersionRollbackEffect(self.lineage_store, self.lifecycle)
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the database is the embedded one this runtime starts (and so ours)."""
+        return not self._pool_given and resolve_dsn(self._dsn) is None
+
+    async def raw_pool(self) -> Pool:
+        """The pool without the schema check: for ``db upgrade`` / ``db status`` only."""
+        async with self._open_lock:
+            if self._pool is None:
+                self._pool = await self._owned.enter_async_context(
+                    open_pool(self._dsn, max_size=self._pool_size)
+                )
+        return self._pool
+
+    async def pool(self) -> Pool:
+        """The pool, on a schema the code can use (see the migration policy above)."""
+        pool = await self.raw_pool()
+        if not self._schema_checked:
+            pending = [s for s in await migration_status(pool) if not s.applied]
+            if pending and self.embedded:
+                await upgrade(pool)
+            elif pending:
+                raise ModelOnexError(
+                    EnumErrorCode.MIGRATION_ERROR,
+                    f"the database schema is {len(pending)} migration(s) behind: "
+                    "run `feedback-loop db upgrade` first",
+                )
+            self._schema_checked = True
+        return pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """One unit of work: a connection from the pool, returned afterwards."""
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            yield conn
+
+    async def listen_for_version_changes(self) -> None:
+        """Keep one connection listening, so cached allocations drop as versions change."""
+        async with self._open_lock:
+            if self._listener is None:
+                pool = self._pool
+                assert pool is not None, "call pool() first"
+                conn = await pool.acquire()
+                await self.allocator.listen(conn)
+                self._listener = conn
+
+    async def close(self) -> None:
+        if self._listener is not None and self._pool is not None:
+            await self.allocator.unlisten(self._listener)
+            await self._pool.release(self._listener)
+            self._listener = None
+        await self._owned.aclose()
+        if not self._pool_given:
+            self._pool = None
+        self._schema_checked = False

@@ -1,0 +1,8 @@
+"""The service facade (every job) and what adapters need besides it."""
+
+from nodes.runtime.logging_setup import configure_logging
+from nodes.service.facade import FeedbackLoopService
+from nodes.storage.dsn import DSN_ENV_VAR, redact_dsn
+from nodes.storage.pool import DRIVER_ERRORS
+
+__all__ = ["DRIVER_ERRORS", "DSN_ENV_VAR", "FeedbackLoopService", "configure_logging", "redact_dsn"]

@@ -1,0 +1,204 @@
+"""The service facade: every job the project offers, in one place, for every adapter.
+
+The CLI (and later the REST API, the MCP server and the queue worker) are thin adapters on
+this class: they parse and print, it does the work through the runtime's nodes, one unit of
+work (connection) per call. ``async with FeedbackLoopService(dsn=...) as service: ...``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.enum_lineage_relation import EnumLineageRelation
+from contracts.enum_loop import EnumImprovementStatus
+from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from contracts.model_improvement_lifecycle import (
+    EnumLifecycleEvent,
+    ModelDecisionEvidence,
+    ModelLifecycleEvent,
+    ModelLifecycleRequest,
+)
+from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
+from contracts.model_onex_error import ModelOnexError
+from contracts.model_pattern_improvement import ModelPatternImprovement
+from contracts.model_pattern_version import ModelPatternVersion
+from contracts.model_register import ModelRegisterInput
+from contracts.model_result import ModelResult
+from contracts.model_rollback import ModelRollbackInput, ModelRollbackOutput
+from contracts.model_traffic_allocation import ModelAllocationRequest
+from lineage import ModelLineageGraph
+from nodes.effect.execution_file_reader import read_execution_file
+from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
+from nodes.runtime.runtime import FeedbackLoopRuntime
+from nodes.storage import sql_improvements
+from nodes.storage.migrate import Migration, MigrationStatus
+from nodes.storage.migrate import status as migration_status
+from nodes.storage.migrate import upgrade as migrate_upgrade
+
+Relations = Sequence[EnumLineageRelation] | None
+
+
+class FeedbackLoopService:
+    def __init__(self, runtime: FeedbackLoopRuntime | None = None, **runtime_options: Any) -> None:
+        """``runtime_options`` go to ``FeedbackLoopRuntime`` (pool, dsn, pool_size, ...)."""
+        self._owns_runtime = runtime is None
+        self.runtime = runtime or FeedbackLoopRuntime(**runtime_options)
+        self.orchestrator = NodeFeedbackLoopOrchestrator(self.runtime)
+
+    async def __aenter__(self) -> FeedbackLoopService:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_runtime:
+            await self.runtime.close()
+
+    # ----------------------------------------------------------------- database
+    async def db_upgrade(self) -> list[Migration]:
+        """Apply pending migrations (safe to run twice or concurrently)."""
+        return await migrate_upgrade(await self.runtime.raw_pool())
+
+    async def db_status(self) -> list[MigrationStatus]:
+        return await migration_status(await self.runtime.raw_pool())
+
+    # --------------------------------------------------------------------- runs
+    async def run(self, contract: ModelFeedbackLoopInput) -> ModelResult:
+        await self.runtime.pool()
+        return await self.orchestrator.execute_orchestration(contract)
+
+    async def run_many(
+        self, contracts: Sequence[ModelFeedbackLoopInput], *, concurrency: int = 8
+    ) -> list[ModelResult]:
+        await self.runtime.pool()
+        return await self.orchestrator.run_many(contracts, concurrency=concurrency)
+
+    # ------------------------------------------------------------------ patterns
+    async def register(
+        self, pattern_id: str, config: dict[str, Any], *, actor: str = "feedback-loop"
+    ) -> ModelPatternVersion:
+        contract = ModelRegisterInput(pattern_id=pattern_id, config=config, actor=actor)
+        async with self.runtime.connection() as conn:
+            return await self.runtime.registry.register_pattern(conn, contract)
+
+    async def patterns(self) -> list[str]:
+        async with self.runtime.connection() as conn:
+            return await self.runtime.lineage_store.list_patterns(conn)
+
+    async def versions(self, pattern_id: str) -> list[ModelPatternVersion]:
+        """In semver order; empty for an unknown pattern."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.lineage_store.list_versions(conn, pattern_id)
+
+    async def assign(self, pattern_id: str, unit_key: str) -> str:
+        """The version this unit (user, request, tenant ...) runs: a stable hash over the
+        versions' traffic weights, cached; refreshed when versions change."""
+        allocator = self.runtime.allocator
+        allocation = allocator.cached(pattern_id)
+        if allocation is None:
+            await self.runtime.pool()
+            await self.runtime.listen_for_version_changes()
+            async with self.runtime.connection() as conn:
+                allocation = await allocator.load(
+                    conn, ModelAllocationRequest(pattern_id=pattern_id)
+                )
+        return allocation.choose(unit_key)
+
+    def forget_allocation(self, pattern_id: str | None = None) -> None:
+        """Drop cached allocations now (they also drop on NOTIFY and after their TTL)."""
+        self.runtime.allocator.invalidate(pattern_id)
+
+    # ------------------------------------------------------------------- ingest
+    async def ingest(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        on_duplicate: DuplicatePolicy = "error",
+        row_names: Sequence[str] | None = None,
+    ) -> ModelIngestResult:
+        async with self.runtime.connection() as conn:
+            return await self.runtime.ingest.ingest_executions(
+                conn, rows, on_duplicate=on_duplicate, row_names=row_names
+            )
+
+    async def ingest_file(
+        self, path: Path, *, on_duplicate: DuplicatePolicy = "error"
+    ) -> ModelIngestResult:
+        source = read_execution_file(path)
+        return await self.ingest(source.rows, on_duplicate=on_duplicate, row_names=source.row_names)
+
+    # ------------------------------------------------------------------- review
+    async def improvements(
+        self,
+        pattern_id: str | None = None,
+        statuses: Sequence[EnumImprovementStatus] | None = None,
+    ) -> list[ModelPatternImprovement]:
+        """``pattern_id=None``: every pattern's (the review queue)."""
+        async with self.runtime.connection() as conn:
+            return await sql_improvements.list_improvements(conn, pattern_id, statuses)
+
+    async def review(
+        self, improvement_id: UUID, *, approve: bool, actor: str, reason: str
+    ) -> ModelPatternImprovement:
+        """A human's approve/reject, serialised with loop runs by the pattern's lock."""
+        async with self.runtime.connection() as conn:
+            found = await sql_improvements.get_improvement(conn, improvement_id)
+            if found is None:
+                raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no improvement {improvement_id}")
+            event = EnumLifecycleEvent.APPROVE if approve else EnumLifecycleEvent.REJECT
+            done = await self.runtime.lifecycle.execute_effect(
+                conn,
+                ModelLifecycleRequest(
+                    pattern_id=found.pattern_id,
+                    events=(
+                        ModelLifecycleEvent(
+                            event=event,
+                            improvement_id=improvement_id,
+                            evidence=ModelDecisionEvidence(reason=reason),
+                        ),
+                    ),
+                    actor=actor,
+                ),
+            )
+        return next(i for i in done.improvements if i.improvement_id == improvement_id)
+
+    async def rollback(self, request: ModelRollbackInput) -> ModelRollbackOutput:
+        async with self.runtime.connection() as conn:
+            return await self.runtime.rollback.execute_effect(conn, request)
+
+    # ------------------------------------------------------------------ lineage
+    async def lineage(self, pattern_id: str) -> ModelLineageGraph:
+        """One pattern's versions and edges (the unit of loading); NOT_FOUND when it has none."""
+        async with self.runtime.connection() as conn:
+            graph = await self.runtime.lineage_store.load_pattern(conn, pattern_id)
+        if len(graph) == 0:
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no pattern {pattern_id!r}")
+        return graph
+
+    async def ancestors_in_sql(
+        self, version_id: str, *, relation: Relations = None, max_depth: int | None = None
+    ) -> set[str]:
+        """Answered by a recursive query, without loading the graph."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.lineage_store.ancestors(
+                conn, version_id, relation=relation, max_depth=max_depth
+            )
+
+    async def descendants_in_sql(
+        self, version_id: str, *, relation: Relations = None, max_depth: int | None = None
+    ) -> set[str]:
+        async with self.runtime.connection() as conn:
+            return await self.runtime.lineage_store.descendants(
+                conn, version_id, relation=relation, max_depth=max_depth
+            )
