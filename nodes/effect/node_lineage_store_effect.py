@@ -126,16 +126,9 @@ class NodeLineageStoreEffect:
         relation: Relations,
         max_depth: int | None,
     ) -> set[str]:
-        wanted = relation_values(relation)
+        relations = None if relation is None else tuple(_as_relations(relation))
         query = ModelLineageWalkInput(
-            version_id=version_id,
-            up=up,
-            relations=(
-                tuple(EnumLineageRelation(r) for r in sorted(wanted))
-                if wanted is not None
-                else None
-            ),
-            max_depth=max_depth,
+            version_id=version_id, up=up, relations=relations, max_depth=max_depth
         )
         return set((await self.walk(conn, query)).version_ids)
 
@@ -277,6 +270,10 @@ def _version_tuples(
             a["correlation_id"],
             a["created_at"] or now,
         )
+
+
+def _as_relations(relation: Relations) -> list[EnumLineageRelation]:
+    return [EnumLineageRelation(r) for r in sorted(relation_values(relation) or ())]
 
 
 def _relations(relation: Relations) -> list[str] | None:

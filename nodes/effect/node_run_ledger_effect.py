@@ -25,6 +25,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_run_ledger import ModelRunClose, ModelRunOpened
 from nodes.storage import sql_loop_runs
 from nodes.storage.locks import lock_pattern_for_session, unlock_pattern_for_session
+from nodes.storage.pool import DRIVER_ERRORS
 
 
 class NodeRunLedgerEffect:
@@ -46,7 +47,7 @@ class NodeRunLedgerEffect:
             )
         try:
             yield
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except DRIVER_ERRORS as exc:
             raise ModelOnexError(
                 EnumErrorCode.DATABASE_ERROR,
                 f"database error: {exc}",
@@ -90,7 +91,7 @@ class NodeRunLedgerEffect:
             exc.correlation_id = correlation_id
             return exc
         where = f" in stage {stage}" if stage else ""
-        database = isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError)
+        database = isinstance(exc, DRIVER_ERRORS)
         return ModelOnexError(
             EnumErrorCode.DATABASE_ERROR if database else EnumErrorCode.INTERNAL,
             f"{'database' if database else 'internal'} error{where}: {type(exc).__name__}: {exc}",

@@ -14,9 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TypeAlias
-
-import asyncpg
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_analysis import ModelAnalysisThresholds
@@ -40,10 +37,9 @@ from nodes.reducer.node_improvement_lifecycle_reducer import NodeImprovementLife
 from nodes.storage.dsn import resolve_dsn
 from nodes.storage.migrate import status as migration_status
 from nodes.storage.migrate import upgrade
-from nodes.storage.pool import open_pool
+from nodes.storage.pool import Connection, Pool, open_pool
 
-Pool: TypeAlias = asyncpg.Pool
-Connection: TypeAlias = asyncpg.Connection
+__all__ = ["Connection", "FeedbackLoopRuntime", "Pool"]
 
 
 class FeedbackLoopRuntime:

@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeAlias
 
 import asyncpg
 import pydantic_core
@@ -23,8 +24,8 @@ CONNECT_TIMEOUT_S = 10.0
 
 # Names for modules that pass database handles along without touching the driver themselves
 # (the orchestrator): only effect nodes import asyncpg.
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
+Pool: TypeAlias = asyncpg.Pool
+Connection: TypeAlias = asyncpg.Connection
 # What the driver raises, for adapters that must catch it without importing the driver.
 DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
 
