@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 
 def _run(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,11 +26,17 @@ def test_quick_start_runs_as_written(db_dsn: str) -> None:
 
 
 def test_demo_applies_only_true_improvements(db_dsn: str) -> None:
-    demo = _run(
-        db_dsn, "-m", "nodes.adapters.cli.main", "demo", "--cycles", "4", "--requests", "250"
-    )
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    demo_args = ("-m", "nodes.adapters.cli.main", "demo", "--cycles", "4", "--requests", "250")
+    demo = _run(db_dsn, *demo_args, "--tag", tag)
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "lineage:" in demo.stdout and "truly better: NO" not in demo.stdout
+    assert f"api_debug-{tag} lineage:" in demo.stdout
+    assert "truly better: NO" not in demo.stdout
     summary = demo.stdout.strip().splitlines()[-1]
     applied = int(summary.split()[0])
     assert applied >= 3 and summary.endswith(", 0 not")
+
+    again = _run(db_dsn, *demo_args, "--tag", tag)
+    assert again.returncode == 1 and "cycle" not in again.stdout
+    assert again.stderr.strip().splitlines() == [again.stderr.strip()]
+    assert f"tag {tag!r} is already used" in again.stderr

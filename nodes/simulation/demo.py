@@ -25,6 +25,10 @@ from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
 CYCLE = timedelta(hours=1)
 
 
+class DemoTagTaken(ValueError):
+    """The demo's pattern ids exist already: running on them would not reproduce anything."""
+
+
 async def run_demo(
     service: FeedbackLoopService,
     *,
@@ -40,6 +44,12 @@ async def run_demo(
         {f"{n}-{tag}": t for n, (t, _) in DEMO_PATTERNS.items()}, seed=seed
     )
     patterns = {f"{name}-{tag}": config for name, (_, config) in DEMO_PATTERNS.items()}
+    taken = sorted(set(patterns) & set(await service.patterns()))
+    if taken:
+        raise DemoTagTaken(
+            f"tag {tag!r} is already used in this database ({', '.join(taken)}): "
+            "pick another --tag, or none for a random one"
+        )
     for pattern_id, config in patterns.items():
         await service.register(pattern_id, config, actor="demo")
     start = datetime.now(UTC) - cycles * CYCLE

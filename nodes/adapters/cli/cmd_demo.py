@@ -4,10 +4,11 @@ against the simulator's ground truth (nodes/simulation/demo.py)."""
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from nodes.adapters.cli.context import CliContext
-from nodes.simulation.demo import run_demo
+from nodes.simulation.demo import DemoTagTaken, run_demo
 
 
 def register(commands: Any) -> None:
@@ -27,15 +28,30 @@ def register(commands: Any) -> None:
         "--requests", type=int, default=300, help="requests per pattern per cycle (default 300)"
     )
     demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    demo.add_argument(
+        "--tag",
+        help="suffix of the demo's pattern ids (default: 4 random hex digits). The traffic "
+        "split hashes the pattern id, so a run is reproduced by the same --seed and --tag on a "
+        "database that has no patterns with that tag yet",
+    )
     demo.set_defaults(handler=_demo)
 
 
 async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.cycles < 1 or args.requests < 1:
         raise SystemExit("error: --cycles and --requests must be >= 1")
-    report = await run_demo(
-        ctx.service(), cycles=args.cycles, requests_per_cycle=args.requests, seed=args.seed
-    )
+    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", args.tag):
+        raise SystemExit("error: --tag must be 1-32 letters, digits or underscores")
+    try:
+        report = await run_demo(
+            ctx.service(),
+            cycles=args.cycles,
+            requests_per_cycle=args.requests,
+            seed=args.seed,
+            tag=args.tag,
+        )
+    except DemoTagTaken as taken:
+        raise SystemExit(f"error: {taken}") from None
     checks = [c for changes in report.values() for c in changes]
     wrong = [c for c in checks if not c["truly_better"]]
     print(
