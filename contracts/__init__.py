@@ -1,4 +1,4 @@
-"""Typed, strict contracts of every node's input and output (the seed's public names kept)."""
+"""Typed, strict contracts of every node's input and output (original API names kept)."""
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_execution_status import EnumExecutionStatus

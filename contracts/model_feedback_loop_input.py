@@ -1,4 +1,4 @@
-"""What one loop run is asked to do. The seed's fields and defaults are kept.
+"""What one loop run is asked to do. The original API's fields and defaults are kept.
 
 ``ModelFeedbackLoopInput.preset(name, pattern_id, **overrides)`` starts from one of the usage
 profiles in ``PRESETS`` instead of the defaults.

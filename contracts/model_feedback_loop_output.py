@@ -1,6 +1,7 @@
-"""What one loop run did. The seed's fields are kept; the ids of what it touched are added.
+"""What one loop run did. The original API's fields are kept; the ids of what it touched are added.
 
-``workflow_stages`` is the seed's: stage name -> ``"completed"`` | ``"skipped"`` | ``"failed"``.
+``workflow_stages`` keeps the original shape, stage name -> ``"completed"`` | ``"skipped"`` |
+``"failed"``.
 How each stage went in detail (reason, duration) is in ``stage_details``. Records stored before
 the two were split held the reports in ``workflow_stages``; they still validate (the reports
 move to ``stage_details`` and ``workflow_stages`` gets their status).
@@ -30,7 +31,8 @@ _STATUSES = frozenset(s.value for s in EnumStageStatus)
 
 
 class ModelFeedbackLoopOutput(ModelSubscriptable):
-    """``output.improvements_applied`` or, as in the seed, ``output["improvements_applied"]``.
+    """``output.improvements_applied``, or by key as dict-based callers wrote it:
+    ``output["improvements_applied"]``.
 
     ``model_copy(update=...)`` skips validation, so a copy given stage reports in
     ``workflow_stages`` is brought to the current shape when it is put into another model

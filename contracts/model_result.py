@@ -11,7 +11,7 @@ from contracts.model_subscriptable import ModelSubscriptable
 
 
 class ModelResult(ModelSubscriptable):
-    """``result.success`` or, as in the seed, ``result["success"]``."""
+    """``result.success`` or, as dict-based callers wrote, ``result["success"]``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

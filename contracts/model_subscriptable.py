@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 
 class ModelSubscriptable(BaseModel):
-    """A base for models that are also read like the seed's dicts.
+    """A base for models that are also read like the dicts the original API returned.
 
     Only declared fields are keys; anything else (an unknown name, a property, a method) raises
     ``KeyError`` the way a dict would.

@@ -1,6 +1,6 @@
-"""The seed's Quick Start, as written apart from its import line.
+"""The README's Quick start, with its setup.
 
-Setup first (not part of the seed's snippet): register ``api_debug`` and give it a day of
+Setup first (not part of the README's snippet): register ``api_debug`` and give it a day of
 simulated traffic, so there is something to analyze. With no DSN (``FEEDBACK_LOOP_DSN``) the
 orchestrator starts the embedded PostgreSQL. Run: ``python -m examples.quick_start``
 """
@@ -29,7 +29,7 @@ async def main() -> None:
     orchestrator = NodeFeedbackLoopOrchestrator()
     await setup(orchestrator)
 
-    # --- the seed's Quick Start ---
+    # --- the README's Quick start ---
     contract = ModelFeedbackLoopInput(
         pattern_id="api_debug",
         feedback_type="performance",
@@ -40,11 +40,15 @@ async def main() -> None:
         enable_ab_testing=True,
     )
     result = await orchestrator.execute_orchestration(contract)
-    print(f"Improvements applied: {result.data.improvements_applied}")
-    print(f"Performance delta: {result.data.performance_delta:.2%}")
+    if result.success:
+        print(f"Improvements applied: {result.data['improvements_applied']}")
+        print(f"Performance gain: {result.data['performance_delta']:.1%}")
+    else:
+        print(f"Error: {result.error}")
     # --- end ---
 
-    print(f"Workflow stages: {result.data.workflow_stages}")
+    if result.data is not None:
+        print(f"Workflow stages: {result.data.workflow_stages}")
     await orchestrator.close()
 
 

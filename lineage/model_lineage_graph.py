@@ -63,7 +63,7 @@ def relation_values(relation: Relations) -> frozenset[str] | None:
 
 
 class ModelLineageGraph:
-    """Keeps the seed's names: ``get_lineage_path``, ``get_ancestors``, ``get_descendants``."""
+    """Original API names: ``get_lineage_path``, ``get_ancestors``, ``get_descendants``."""
 
     def __init__(self, graph: nx.DiGraph | None = None) -> None:
         self.graph: nx.DiGraph = graph if graph is not None else nx.DiGraph()

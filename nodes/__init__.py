@@ -1,7 +1,7 @@
 """ONEX nodes of the loop, grouped by kind, with the runtime and the service facade.
 
 The public face: ``FeedbackLoopService`` (every job) and ``NodeFeedbackLoopOrchestrator`` (the
-seed's entry point); the node classes for those who compose their own.
+original entry point); the node classes for those who compose their own.
 """
 
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator

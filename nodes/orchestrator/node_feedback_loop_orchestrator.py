@@ -105,11 +105,11 @@ class NodeFeedbackLoopOrchestrator:
 
     @property
     def lineage_graph(self) -> ModelLineageGraph:
-        """Every pattern this orchestrator ran, as of its last run (the seed's name)."""
+        """Every pattern this orchestrator ran, as of its last run (the original API's name)."""
         return self.runtime.lineage_graph
 
     def register_generator(self, name: str, generator: ImprovementGenerator) -> None:
-        """The seed's "custom improvement logic": add a generator plug-in."""
+        """Custom improvement logic: add a generator plug-in."""
         self.runtime.generator.registry.register(name, generator)
 
     async def close(self) -> None:

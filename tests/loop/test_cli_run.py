@@ -79,3 +79,34 @@ async def test_review_queue_listing_and_reject(pool: asyncpg.Pool, db_dsn: str) 
     table = cli(db_dsn, "improvements", "--status", "rejected")
     assert "api_debug@1.1.0" in table.stdout and "1 improvement(s)" in table.stdout
     assert cli(db_dsn, "improvements").stdout.strip().endswith("0 improvement(s)")
+
+
+async def test_run_preset_and_flags_that_override_it(pool: asyncpg.Pool, db_dsn: str) -> None:
+    s = Scenario(pool, "api_debug")
+    await s.register()
+    await s.traffic(200)
+    await s.close()
+
+    ran = cli(db_dsn, "run", "--pattern", "api_debug", "--preset", "conservative")
+    assert ran.returncode == 0, ran.stderr
+    overridden = cli(
+        db_dsn, "run", "--pattern", "api_debug", "--preset", "quality", "--time-window-days", "9"
+    )
+    assert overridden.returncode == 0, overridden.stderr
+    plain = cli(db_dsn, "run", "--pattern", "api_debug", "--min-sample-size", "40")
+    assert plain.returncode == 0, plain.stderr
+    inputs = [
+        row["input"] for row in await pool.fetch("SELECT input FROM loop_runs ORDER BY started_at")
+    ]
+    fields = ("feedback_type", "time_window_days", "auto_apply_threshold", "min_sample_size")
+    assert [tuple(i[f] for f in (*fields, "significance_level")) for i in inputs] == [
+        ("performance", 30, 0.99, 100, 0.01),
+        ("quality", 9, 0.90, 50, 0.05),
+        ("performance", 7, 0.95, 40, 0.05),
+    ]
+
+    unknown = cli(db_dsn, "run", "--pattern", "api_debug", "--preset", "yolo")
+    assert unknown.returncode == 2 and "invalid choice: 'yolo'" in unknown.stderr
+    bad = cli(db_dsn, "run", "--all", "--preset", "aggressive", "--time-window-days", "0")
+    assert bad.returncode == 1 and "time_window_days" in bad.stderr
+    assert "Traceback" not in bad.stderr

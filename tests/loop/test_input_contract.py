@@ -11,7 +11,7 @@ from contracts.enum_loop import EnumFeedbackType
 from contracts.model_feedback_loop_input import PRESETS, ModelFeedbackLoopInput
 
 
-def test_seed_defaults() -> None:
+def test_original_defaults() -> None:
     contract = ModelFeedbackLoopInput(pattern_id="api_debug")
     assert contract.feedback_type is EnumFeedbackType.PERFORMANCE
     assert (contract.time_window_days, contract.auto_apply_threshold) == (7, 0.95)

@@ -1,4 +1,4 @@
-"""The loop's output and envelope: the seed's key access, and both stored shapes of stages."""
+"""The loop's output and envelope: original API key access, and both stored shapes of stages."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _fields(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def test_output_is_read_by_key_as_in_the_seed() -> None:
+def test_output_is_read_by_key_as_dicts_were() -> None:
     out = ModelFeedbackLoopOutput(**_fields(improvements_applied=3))
     assert out["improvements_applied"] == 3 == out.improvements_applied
     assert out["workflow_stages"] == {"collect": "completed"}
@@ -43,7 +43,7 @@ def test_output_is_read_by_key_as_in_the_seed() -> None:
             out[missing]
 
 
-def test_result_is_read_by_key_as_in_the_seed() -> None:
+def test_result_is_read_by_key_as_dicts_were() -> None:
     out = ModelFeedbackLoopOutput(**_fields())
     result = ModelResult(success=True, data=out)
     assert result["success"] is True

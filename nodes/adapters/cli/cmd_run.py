@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from contracts.enum_loop import EnumFeedbackType
-from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from contracts.model_feedback_loop_input import PRESETS, ModelFeedbackLoopInput
 from contracts.model_result import ModelResult
 from nodes.adapters.cli.context import CliContext
 
@@ -26,12 +27,35 @@ def register(commands: Any) -> None:
     which.add_argument("--all", action="store_true", help="every pattern with an active version")
     run.add_argument("--concurrency", type=int, default=8, help="patterns at once (default 8)")
     run.add_argument(
-        "--feedback-type", choices=[t.value for t in EnumFeedbackType], default="performance"
+        "--preset",
+        choices=list(PRESETS),
+        help="start from a usage profile; the flags below override it. "
+        + "; ".join(f"{name}: {_describe(values)}" for name, values in PRESETS.items()),
     )
-    run.add_argument("--time-window-days", type=int, default=7)
-    run.add_argument("--auto-apply-threshold", type=float, default=0.95)
-    run.add_argument("--min-sample-size", type=int, default=30)
-    run.add_argument("--significance-level", type=float, default=0.05)
+    run.add_argument(
+        "--feedback-type",
+        choices=[t.value for t in EnumFeedbackType],
+        help=f"which metric family to improve (default {_default('feedback_type')})",
+    )
+    run.add_argument(
+        "--time-window-days",
+        type=int,
+        help=f"collection window (default {_default('time_window_days')})",
+    )
+    run.add_argument(
+        "--auto-apply-threshold",
+        type=float,
+        help="apply without review when confidence > this "
+        f"(default {_default('auto_apply_threshold')})",
+    )
+    run.add_argument(
+        "--min-sample-size",
+        type=int,
+        help=f"executions per arm (default {_default('min_sample_size')})",
+    )
+    run.add_argument(
+        "--significance-level", type=float, help=f"alpha (default {_default('significance_level')})"
+    )
     run.add_argument(
         "--monitor-only",
         action="store_true",
@@ -41,20 +65,35 @@ def register(commands: Any) -> None:
     run.set_defaults(handler=_run)
 
 
+_FLAGS = (
+    "feedback_type",
+    "time_window_days",
+    "auto_apply_threshold",
+    "min_sample_size",
+    "significance_level",
+)
+
+
+def _default(field: str) -> object:
+    default = ModelFeedbackLoopInput.model_fields[field].default
+    return getattr(default, "value", default)
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{field}={getattr(value, 'value', value)}" for field, value in values.items())
+
+
 def _contracts(args: argparse.Namespace, patterns: list[str]) -> list[ModelFeedbackLoopInput]:
-    return [
-        ModelFeedbackLoopInput(
-            pattern_id=pattern,
-            feedback_type=args.feedback_type,
-            time_window_days=args.time_window_days,
-            auto_apply_threshold=args.auto_apply_threshold,
-            min_sample_size=args.min_sample_size,
-            significance_level=args.significance_level,
-            enable_ab_testing=not args.monitor_only,
-            actor="feedback-loop run",
-        )
-        for pattern in patterns
-    ]
+    """One contract per pattern: the preset (or the defaults), then the flags given."""
+    overrides: dict[str, Any] = {
+        f: getattr(args, f) for f in _FLAGS if getattr(args, f) is not None
+    }
+    if args.monitor_only:
+        overrides["enable_ab_testing"] = False
+    overrides["actor"] = "feedback-loop run"
+    if args.preset:
+        return [ModelFeedbackLoopInput.preset(args.preset, p, **overrides) for p in patterns]
+    return [ModelFeedbackLoopInput(pattern_id=p, **overrides) for p in patterns]
 
 
 def _row(pattern: str, result: ModelResult) -> str:
