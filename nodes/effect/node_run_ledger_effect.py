@@ -62,26 +62,24 @@ class NodeRunLedgerEffect:
     ) -> ModelRunOpened:
         """Call while holding the pattern: marks dead runs abandoned, then replays or opens."""
         correlation_id, pattern_id = contract.correlation_id, contract.pattern_id
-        abandoned = await sql_loop_runs.abandon_running(conn, pattern_id)
-        latest = await sql_loop_runs.latest_attempt(conn, correlation_id)
-        if latest is not None and latest["pattern_id"] != pattern_id:
-            raise _foreign(correlation_id, latest["pattern_id"])
-        if latest is not None and latest["status"] == "succeeded":
-            output = ModelFeedbackLoopOutput.model_validate({**latest["output"], "replayed": True})
+        row = await sql_loop_runs.open_or_replay(
+            conn, pattern_id, correlation_id, contract.model_dump(mode="json")
+        )
+        if row["pattern_id"] is not None and row["pattern_id"] != pattern_id:
+            raise _foreign(correlation_id, row["pattern_id"])
+        if row["status"] == "succeeded":
+            output = ModelFeedbackLoopOutput.model_validate({**row["output"], "replayed": True})
             return ModelRunOpened(
                 correlation_id=correlation_id,
-                attempt=latest["attempt"],
+                attempt=row["attempt"],
                 replay=output,
-                abandoned=abandoned,
+                abandoned=row["abandoned"],
             )
-        attempt = 1 if latest is None else latest["attempt"] + 1
-        opened = await sql_loop_runs.open_attempt(
-            conn, correlation_id, attempt, pattern_id, contract.model_dump(mode="json")
+        if row["opened"] is None:  # the same correlation id, opened meanwhile for another pattern
+            raise _foreign(correlation_id, await sql_loop_runs.owner(conn, correlation_id) or "?")
+        return ModelRunOpened(
+            correlation_id=correlation_id, attempt=row["opened"], abandoned=row["abandoned"]
         )
-        if not opened:  # the same correlation id, opened meanwhile for another pattern
-            raced = await sql_loop_runs.latest_attempt(conn, correlation_id)
-            raise _foreign(correlation_id, raced["pattern_id"] if raced else "?")
-        return ModelRunOpened(correlation_id=correlation_id, attempt=attempt, abandoned=abandoned)
 
     @staticmethod
     def as_error(exc: BaseException, correlation_id: UUID, stage: str | None) -> ModelOnexError:

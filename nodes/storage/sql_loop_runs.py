@@ -8,43 +8,54 @@ from uuid import UUID
 import asyncpg
 
 
-async def abandon_running(conn: asyncpg.Connection, pattern_id: str) -> int:
-    """Mark the pattern's ``running`` rows abandoned. Only call while holding the pattern's
-    session lock: a live run holds it too, so any row still running belongs to a dead session."""
-    status: str = await conn.execute(
-        "UPDATE loop_runs SET status = 'abandoned', finished_at = now() "
-        "WHERE pattern_id = $1 AND status = 'running'",
+async def open_or_replay(
+    conn: asyncpg.Connection, pattern_id: str, correlation_id: UUID, contract: dict[str, Any]
+) -> asyncpg.Record:
+    """One round trip at the start of a run. Only call while holding the pattern's session
+    lock: a live run holds it too, so any of its rows still ``running`` belongs to a dead
+    session and is marked abandoned. Then the correlation id's latest attempt is read and,
+    unless it succeeded or belongs to another pattern, the next attempt is opened.
+
+    Returns ``abandoned`` (rows marked), ``opened`` (the attempt opened, NULL if none) and the
+    latest earlier attempt's ``attempt, pattern_id, status, output`` (NULLs if none). All parts
+    see one snapshot, so a dead attempt of this very run reads as ``running`` and is retried.
+    """
+    row: asyncpg.Record = await conn.fetchrow(
+        """
+        WITH abandoned AS (
+            UPDATE loop_runs SET status = 'abandoned', finished_at = now()
+            WHERE pattern_id = $1 AND status = 'running'
+            RETURNING 1
+        ), latest AS (
+            SELECT attempt, pattern_id, status, output FROM loop_runs
+            WHERE correlation_id = $2 ORDER BY attempt DESC LIMIT 1
+        ), opened AS (
+            INSERT INTO loop_runs (correlation_id, attempt, pattern_id, status, input)
+            SELECT $2, coalesce((SELECT attempt FROM latest), 0) + 1, $1, 'running', $3
+            WHERE NOT EXISTS (
+                SELECT 1 FROM latest WHERE status = 'succeeded' OR pattern_id <> $1
+            )
+            ON CONFLICT DO NOTHING
+            RETURNING attempt
+        )
+        SELECT (SELECT count(*) FROM abandoned) AS abandoned,
+               (SELECT attempt FROM opened) AS opened,
+               latest.attempt, latest.pattern_id, latest.status, latest.output
+        FROM (SELECT) AS one LEFT JOIN latest ON true
+        """,
         pattern_id,
-    )
-    return int(status.split()[-1])
-
-
-async def latest_attempt(conn: asyncpg.Connection, correlation_id: UUID) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT correlation_id, attempt, pattern_id, status, output, error, stages FROM loop_runs "
-        "WHERE correlation_id = $1 ORDER BY attempt DESC LIMIT 1",
         correlation_id,
+        contract,
     )
     return row
 
 
-async def open_attempt(
-    conn: asyncpg.Connection,
-    correlation_id: UUID,
-    attempt: int,
-    pattern_id: str,
-    contract: dict[str, Any],
-) -> bool:
-    """False when another process opened this attempt first."""
-    inserted = await conn.fetchval(
-        "INSERT INTO loop_runs (correlation_id, attempt, pattern_id, status, input) "
-        "VALUES ($1, $2, $3, 'running', $4) ON CONFLICT DO NOTHING RETURNING attempt",
-        correlation_id,
-        attempt,
-        pattern_id,
-        contract,
+async def owner(conn: asyncpg.Connection, correlation_id: UUID) -> str | None:
+    """The pattern whose run holds this correlation id, if any."""
+    pattern_id: str | None = await conn.fetchval(
+        "SELECT pattern_id FROM loop_runs WHERE correlation_id = $1 LIMIT 1", correlation_id
     )
-    return inserted is not None
+    return pattern_id
 
 
 async def close_attempt(

@@ -4,6 +4,7 @@ the same correlation id runs again; a row left ``running`` by a dead session is 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import uuid
@@ -12,13 +13,16 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_loop import EnumWorkflowStage
+from contracts.model_onex_error import ModelOnexError
 from nodes.orchestrator.node_feedback_loop_orchestrator import (
     NodeFeedbackLoopOrchestrator,
     RunState,
 )
 from nodes.runtime.runtime import Connection
 from tests.loop.scenario import Scenario
+from tests.polling import blocked_on_a_lock, until
 
 
 @pytest.fixture
@@ -106,3 +110,44 @@ async def test_a_dead_sessions_running_row_is_abandoned_by_the_next_run(
     )
     by_run = {(r["correlation_id"], r["attempt"]): r["status"] for r in rows}
     assert by_run == {(dead, 1): "abandoned", (same, 1): "abandoned", (same, 2): "succeeded"}
+
+
+async def test_a_correlation_id_belongs_to_one_pattern(
+    pool: asyncpg.Pool, scenario: Scenario
+) -> None:
+    taken = uuid.uuid4()
+    orchestrator = NodeFeedbackLoopOrchestrator(pool)
+    assert (
+        await orchestrator.execute_orchestration(scenario.contract(correlation_id=taken))
+    ).success
+    other = await orchestrator.execute_orchestration(
+        scenario.contract(correlation_id=taken).model_copy(update={"pattern_id": "ghost"})
+    )
+    assert not other.success and other.error is not None
+    assert other.error["code"] == "CONFLICT" and "'api_debug'" in other.error["message"]
+    assert await pool.fetchval("SELECT count(*) FROM loop_runs WHERE pattern_id = 'ghost'") == 0
+
+
+async def test_a_correlation_id_opened_meanwhile_for_another_pattern_is_a_conflict(
+    pool: asyncpg.Pool, scenario: Scenario
+) -> None:
+    """The run's opening statement sees no attempt yet, but its insert meets one committed by
+    another pattern's run in between: the result names that pattern, nothing is opened."""
+    raced = uuid.uuid4()
+    async with pool.acquire() as first, pool.acquire() as second:
+        transaction = first.transaction()
+        await transaction.start()
+        await first.execute(
+            "INSERT INTO loop_runs (correlation_id, attempt, pattern_id, status, input) "
+            "VALUES ($1, 1, 'other', 'running', '{}')",
+            raced,
+        )
+        ledger = NodeFeedbackLoopOrchestrator(pool).runtime.ledger
+        opening = asyncio.create_task(ledger.open(second, scenario.contract(correlation_id=raced)))
+        await until(blocked_on_a_lock(second.get_server_pid(), pool.fetchval))
+        await transaction.commit()
+        with pytest.raises(ModelOnexError) as caught:
+            await opening
+    assert caught.value.code is EnumErrorCode.CONFLICT and "'other'" in caught.value.message
+    rows = await pool.fetch("SELECT pattern_id FROM loop_runs WHERE correlation_id = $1", raced)
+    assert [r["pattern_id"] for r in rows] == ["other"]
