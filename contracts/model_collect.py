@@ -42,6 +42,3 @@ class ModelCollectOutput(BaseModel):
     window_stats: list[ModelArmStats] = Field(description="per version, unversioned -> active")
     experiments: list[ModelCandidateExperiment]
     feedback_collected: int = Field(ge=0)
-
-    def stats_of(self, version_id: str) -> ModelArmStats | None:
-        return next((s for s in self.window_stats if s.version_id == version_id), None)

@@ -7,7 +7,6 @@ profiles in ``PRESETS`` instead of the defaults.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Self
 from uuid import UUID, uuid4
@@ -97,6 +96,3 @@ class ModelFeedbackLoopInput(BaseModel):
     def monitor_only(self) -> bool:
         """Observe and report, change nothing (no candidates, no decisions)."""
         return not self.enable_ab_testing or self.auto_apply_threshold >= 1.0
-
-    def window_end(self, now: datetime) -> datetime:
-        return self.as_of or now

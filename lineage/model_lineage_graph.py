@@ -288,13 +288,6 @@ class ModelLineageGraph:
             del self._active[pattern_id]
         attrs["status"] = status.value
 
-    def update_attrs(self, version_id: str, **values: Any) -> None:
-        """Traffic weight or metric snapshot; never status (use ``set_status``)."""
-        attrs = self._attrs(version_id)
-        if not values.keys() <= {"traffic_weight", "metrics"}:
-            raise ValueError(f"only traffic_weight and metrics can change, got {sorted(values)}")
-        attrs.update(values)
-
     def replace_pattern(self, pattern_id: str, component: ModelLineageGraph) -> None:
         """Swap in a freshly loaded copy of one pattern's component."""
         foreign = set(component.pattern_ids()) - {pattern_id}

@@ -26,7 +26,7 @@ COMMAND_MODULES = (
     "nodes.adapters.cli.cmd_demo",
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED = 1
 
 _DESCRIPTION = """\
 Close the learning loop on versioned patterns: collect executions from PostgreSQL, analyze

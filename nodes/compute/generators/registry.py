@@ -42,9 +42,6 @@ class GeneratorRegistry:
         self._generators[name] = generator
         return generator
 
-    def unregister(self, name: str) -> None:
-        self._generators.pop(name, None)
-
     def names(self) -> list[str]:
         return list(self._generators)
 
