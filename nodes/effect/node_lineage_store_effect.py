@@ -54,6 +54,17 @@ class NodeLineageStoreEffect:
             raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no version {version_id!r}")
         return version
 
+    async def resolve(self, conn: asyncpg.Connection, ref: str) -> str:
+        """The version id ``ref`` names: itself when it has an ``@``, else (a pattern id) that
+        pattern's active version, as ``ModelLineageGraph.resolve`` answers it."""
+        if "@" in ref:
+            await self.require_version(conn, ref)
+            return ref
+        active = await sql_lineage.active_version_id(conn, ref)
+        if active is None:
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no active version of pattern {ref!r}")
+        return active
+
     async def list_versions(
         self, conn: asyncpg.Connection, pattern_id: str
     ) -> list[ModelPatternVersion]:
@@ -87,11 +98,12 @@ class NodeLineageStoreEffect:
         self, conn: asyncpg.Connection, query: ModelLineageWalkInput
     ) -> ModelLineageWalkOutput:
         """The same answer as ``ModelLineageGraph.get_ancestors`` / ``get_descendants``,
-        computed in SQL; NOT_FOUND for an unknown version."""
-        await self.require_version(conn, query.version_id)
+        computed in SQL. ``version_id`` may be a pattern id (its active version), as in the
+        graph; NOT_FOUND for an unknown version or a pattern without an active version."""
+        version_id = await self.resolve(conn, query.version_id)
         found = await sql_lineage.walk(
             conn,
-            query.version_id,
+            version_id,
             up=query.up,
             relations=_relations(query.relations),
             max_depth=query.max_depth,

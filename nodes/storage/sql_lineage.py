@@ -45,6 +45,14 @@ async def fetch_version(conn: asyncpg.Connection, version_id: str) -> asyncpg.Re
     return row
 
 
+async def active_version_id(conn: asyncpg.Connection, pattern_id: str) -> str | None:
+    found: str | None = await conn.fetchval(
+        "SELECT version_id FROM pattern_versions WHERE pattern_id = $1 AND status = 'active'",
+        pattern_id,
+    )
+    return found
+
+
 async def fetch_versions(conn: asyncpg.Connection, pattern_id: str) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         f"{_SELECT_VERSIONS} WHERE pattern_id = $1 ORDER BY {_SEMVER_ORDER}", pattern_id

@@ -80,6 +80,17 @@ async def test_walk_json_matches_graph_and_sql(
         )
 
 
+@pytest.mark.parametrize("query", ["ancestors", "descendants"])
+async def test_a_pattern_id_means_its_active_version_in_memory_and_in_sql(
+    cli: Cli, dag: ModelLineageGraph, query: str
+) -> None:
+    active = dag.resolve("p0")
+    walk = dag.get_ancestors if query == "ancestors" else dag.get_descendants
+    for where in ([], ["--sql"]):
+        doc = json.loads(await cli("lineage", query, "p0", "--format", "json", *where))
+        assert set(doc[query]) == walk(active), where
+
+
 async def test_walk_table_and_sql_table(cli: Cli, dag: ModelLineageGraph) -> None:
     vid = _deep(dag)
     expected = dag.get_ancestors(vid)
@@ -141,6 +152,7 @@ async def test_path_show_and_diff(cli: Cli, dag: ModelLineageGraph) -> None:
     [
         ["ancestors", "p0@9.9.9"],
         ["ancestors", "p0@9.9.9", "--sql"],
+        ["descendants", "nope", "--sql"],
         ["show", "nope"],
         ["export", "p0@9.9.9"],
         ["diff", "p0@1.0.0", "p0@9.9.9"],

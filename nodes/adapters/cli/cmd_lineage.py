@@ -76,7 +76,12 @@ def register(commands: Any) -> None:
     queries = lineage.add_subparsers(dest="query", metavar="QUERY", required=True)
     for name, (short, long) in _HELP.items():
         cmd = queries.add_parser(name, help=short, description=long)
-        subject = "a version or a bare pattern id" if name in ("show", "export") else "a version"
+        subject = {
+            "show": "a version, or a bare pattern id (its active, else newest, version)",
+            "export": "a version or a bare pattern id",
+            "ancestors": "a version, or a bare pattern id (its active version)",
+            "descendants": "a version, or a bare pattern id (its active version)",
+        }.get(name, "a version")
         cmd.add_argument("version", metavar="VERSION", help=f"{subject} (e.g. api_debug@1.2.0)")
         formats = ("table", "json") if name == "diff" else _GRAPH_FORMATS
         if name == "diff":
@@ -184,15 +189,16 @@ async def _walk(args: argparse.Namespace, ctx: CliContext) -> int:
             _emit("\n".join(lines) + "\n", args.output)
         return 0
     graph = await _load(ctx, _pattern_of(args.version))
+    version = graph.resolve(args.version)  # a bare pattern id means its active version
     walk_graph = graph.get_ancestors if up else graph.get_descendants
-    found = walk_graph(args.version, relation=relation, max_depth=args.depth)
+    found = walk_graph(version, relation=relation, max_depth=args.depth)
     ids = sorted(found, key=_semver_key)
     _emit_graph(
         graph,
-        [*ids, args.version],
+        [*ids, version],
         args,
-        heading=f"{len(ids)} {args.query} of {args.version}",
-        extra={"version_id": args.version, args.query: ids},
+        heading=f"{len(ids)} {args.query} of {version}",
+        extra={"version_id": version, args.query: ids},
     )
     return 0
 
