@@ -91,7 +91,16 @@ async def lineage_transaction(
     graph: ModelLineageGraph,
     store: NodeLineageStoreEffect | None = None,
 ) -> AsyncIterator[LineageTransaction]:
-    """``async with lineage_transaction(conn, graph) as tx: await tx.add_version(...)``"""
+    """``async with lineage_transaction(conn, graph) as tx: await tx.add_version(...)``
+
+    It must own the transaction: inside an outer one, its commit would only release a
+    savepoint, and a reload after a failure would read changes the outer transaction may still
+    roll back, so the graph could keep what the database drops. Refused with ``ValueError``.
+    """
+    if conn.is_in_transaction():
+        raise ValueError(
+            "lineage_transaction must own the transaction: call it outside conn.transaction()"
+        )
     tx = LineageTransaction(conn, graph, store or NodeLineageStoreEffect())
     try:
         async with conn.transaction():

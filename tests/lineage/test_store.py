@@ -253,3 +253,15 @@ async def test_sql_traversals_equal_in_memory_ones(
             kw = {"relation": relation, "max_depth": depth}
             assert await STORE.ancestors(conn, vid, **kw) == graph.get_ancestors(vid, **kw)
             assert await STORE.descendants(conn, vid, **kw) == graph.get_descendants(vid, **kw)
+
+
+async def test_lineage_transaction_refuses_to_nest(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await _seed(conn)
+        graph = await STORE.load_pattern(conn, "p")
+        before = _snapshot(graph)
+        with pytest.raises(ValueError, match="must own the transaction"):
+            async with conn.transaction(), lineage_transaction(conn, graph) as tx:
+                await tx.set_status("p@1.0.0", S.ARCHIVED)
+        assert _snapshot(graph) == before
+        assert (await STORE.require_version(conn, "p@1.0.0")).status is S.ACTIVE
