@@ -22,9 +22,20 @@ from contracts.model_pattern_feedback import ModelArmStats, ModelPatternFeedback
 from contracts.model_pattern_improvement import ModelPatternImprovement, ModelProposal
 from contracts.model_pattern_version import ModelPatternVersion
 from contracts.model_result import ModelResult
+from contracts.model_reward import (
+    DEFAULT_REWARD_CONFIG,
+    EnumRewardAssessment,
+    ModelRewardBounds,
+    ModelRewardConfig,
+    ModelRewardExecution,
+    ModelRewardParts,
+    ModelRewardThresholds,
+    ModelRewardWeights,
+)
 from contracts.model_stage_report import ModelStageReport
 
 __all__ = [
+    "DEFAULT_REWARD_CONFIG",
     "EnumDecision",
     "EnumErrorCode",
     "EnumExecutionStatus",
@@ -33,6 +44,7 @@ __all__ = [
     "EnumImprovementType",
     "EnumLineageRelation",
     "EnumMetric",
+    "EnumRewardAssessment",
     "EnumRiskLevel",
     "EnumStageStatus",
     "EnumVersionStatus",
@@ -47,5 +59,11 @@ __all__ = [
     "ModelPatternVersion",
     "ModelProposal",
     "ModelResult",
+    "ModelRewardBounds",
+    "ModelRewardConfig",
+    "ModelRewardExecution",
+    "ModelRewardParts",
+    "ModelRewardThresholds",
+    "ModelRewardWeights",
     "ModelStageReport",
 ]
