@@ -6,6 +6,14 @@ from nodes.stats.bayes import (
     expected_loss,
     probability_to_be_best,
 )
+from nodes.stats.confidence import (
+    ConfidenceSequenceResult,
+    QuantileRankBounds,
+    contrast_confidence_sequence,
+    one_sided_level,
+    proportion_confidence_sequence,
+    quantile_rank_bounds,
+)
 from nodes.stats.continuous import ContinuousTestResult, compare_means, compare_means_from_stats
 from nodes.stats.errors import StatsInputError
 from nodes.stats.guards import (
@@ -28,13 +36,18 @@ from nodes.stats.sequential import (
     always_valid_p_value,
     always_valid_p_value_proportions,
 )
+from nodes.stats.srm import DEFAULT_SRM_CONCENTRATION, SequentialSrmResult, sequential_srm
 
 __all__ = [
+    "DEFAULT_SRM_CONCENTRATION",
     "DEFAULT_TAU",
     "BetaPosterior",
+    "ConfidenceSequenceResult",
     "ContinuousTestResult",
     "ProportionTestResult",
+    "QuantileRankBounds",
     "SampleRatioResult",
+    "SequentialSrmResult",
     "StatsInputError",
     "always_valid_p_value",
     "always_valid_p_value_proportions",
@@ -43,14 +56,19 @@ __all__ = [
     "compare_means",
     "compare_means_from_stats",
     "compare_proportions",
+    "contrast_confidence_sequence",
     "expected_loss",
     "holm",
     "mde_means",
     "mde_proportions",
+    "one_sided_level",
     "probability_to_be_best",
+    "proportion_confidence_sequence",
+    "quantile_rank_bounds",
     "required_n_means",
     "required_n_proportions",
     "sample_ratio_mismatch",
     "sample_size_means",
     "sample_size_proportions",
+    "sequential_srm",
 ]
