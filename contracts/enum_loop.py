@@ -4,8 +4,10 @@ from enum import StrEnum
 
 
 class EnumFeedbackType(StrEnum):
-    """Which metrics a run judges: performance -> duration_ms, quality -> quality score,
-    usage -> success rate and user rating, all -> each of them (Holm-corrected)."""
+    """Which proposals a run generates: performance -> latency and reliability fixes (what
+    users of a slow or failing pattern feel), quality -> quality score, usage -> success rate
+    and user rating, all -> every kind. Each proposal is then judged on its own target metric
+    with the objective's guardrails, whatever the feedback type."""
 
     PERFORMANCE = "performance"
     QUALITY = "quality"
@@ -33,6 +35,7 @@ class EnumImprovementStatus(StrEnum):
     VALIDATED = "validated"
     APPLIED = "applied"
     REJECTED = "rejected"
+    INCONCLUSIVE = "inconclusive"  # reached its horizon undecided: traffic 0, slot freed
 
 
 class EnumRiskLevel(StrEnum):
@@ -61,8 +64,16 @@ class EnumDecision(StrEnum):
 
     APPLY = "apply"  # significant, confident, no guardrail regressed
     REVIEW = "review"  # significant but below auto_apply_threshold: wait for a human
-    REJECT = "reject"  # significantly worse, a guardrail regressed, or futile
+    REJECT = "reject"  # significantly worse, worse than a guardrail's margin, or futile
     CONTINUE = "continue"  # not enough evidence yet: keep testing
+    INCONCLUSIVE = "inconclusive"  # the horizon came without a decision: stop testing
+
+
+class EnumGuardrailVerdict(StrEnum):
+    NON_INFERIOR = "non_inferior"  # the bound shows the candidate within the margin
+    INFERIOR = "inferior"  # the bound shows the candidate worse than the margin
+    UNRESOLVED = "unresolved"  # the bound still straddles the margin
+    NOT_MEASURED = "not_measured"  # too few values in an arm (blocks only when required)
 
 
 METRIC_OF_TYPE: dict[EnumImprovementType, EnumMetric] = {

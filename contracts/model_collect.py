@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.model_objective import ModelObjective
 from contracts.model_pattern_feedback import ModelArmStats
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_pattern_version import ModelPatternVersion
@@ -37,6 +38,7 @@ class ModelCollectOutput(BaseModel):
 
     pattern_id: str
     window_end: datetime
+    objective: ModelObjective
     active: ModelPatternVersion
     versions: list[ModelPatternVersion] = Field(description="every version of the pattern")
     window_stats: list[ModelArmStats] = Field(description="per version, unversioned -> active")

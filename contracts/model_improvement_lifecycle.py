@@ -18,7 +18,18 @@ from contracts.model_pattern_version import ModelPatternVersion
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 AuditAction = Literal[
-    "register", "propose", "validate", "apply", "approve", "reject", "rollback", "archive"
+    "register",
+    "propose",
+    "validate",
+    "apply",
+    "approve",
+    "reject",
+    "rollback",
+    "archive",
+    "inconclusive",
+    "objective",
+    "block",
+    "resume",
 ]
 
 
@@ -32,6 +43,7 @@ class EnumLifecycleEvent(StrEnum):
     APPROVE = "approve"  # a human makes a validated candidate active
     REJECT = "reject"  # worse, futile, a guardrail regressed, or a human said no
     SUPERSEDE = "supersede"  # the active version changed under an open improvement
+    CONCLUDE = "conclude"  # the horizon came without a decision: inconclusive
 
 
 class ModelDecisionEvidence(BaseModel):
@@ -44,6 +56,11 @@ class ModelDecisionEvidence(BaseModel):
     confidence: float | None = Field(default=None, ge=0, le=1)
     performance_delta: float | None = None
     significant: bool = False
+    look: dict[str, Any] | None = Field(
+        default=None,
+        description="the whole look as the validator saw it (each metric's estimate, bound, "
+        "margin, verdict), stored as one evidence record per look",
+    )
 
     def numbers(self) -> dict[str, float | None]:
         return {

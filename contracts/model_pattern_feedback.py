@@ -16,6 +16,13 @@ class ModelErrorCount(BaseModel):
     count: int = Field(ge=1)
 
 
+TAIL_FRACTIONS: tuple[float, ...] = tuple(round(0.85 + i / 1000, 3) for i in range(141))
+"""Fractions 0.850 .. 0.990 at which an experiment's arms report their duration order
+statistics (``percentile_disc``: the first value at or past the fraction). Always-valid bounds
+on the 95th percentile are order statistics whose ranks depend on n; reading them off this grid,
+rounded outwards, keeps the SQL independent of the decision's significance level."""
+
+
 class ModelArmStats(BaseModel):
     """Summary statistics of one version's executions, aggregated in SQL (no rows shipped)."""
 
@@ -38,6 +45,12 @@ class ModelArmStats(BaseModel):
     rating_n: int = Field(default=0, ge=0)
     rating_mean: float = 0.0
     rating_var: float = Field(default=0.0, ge=0)
+    cost_n: int = Field(default=0, ge=0)
+    cost_mean: float = 0.0
+    cost_var: float = Field(default=0.0, ge=0)
+    duration_tail: tuple[float, ...] = Field(
+        default=(), description="duration order statistics at TAIL_FRACTIONS (experiments only)"
+    )
     top_errors: list[ModelErrorCount] = Field(default_factory=list)
 
     @property

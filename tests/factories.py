@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from contracts.enum_loop import EnumImprovementType
+from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
+
 
 def execution_rows(
     n: int,
@@ -37,3 +40,19 @@ def execution_rows(
         }
         for i in range(n)
     ]
+
+
+def proposal(
+    key: str = "timeout_ms",
+    old: Any = 100,
+    new: Any = 200,
+    improvement_type: EnumImprovementType = EnumImprovementType.PERFORMANCE,
+) -> ModelProposal:
+    """A one-key config change, as a generator would propose it."""
+    return ModelProposal(
+        generator="test",
+        improvement_type=improvement_type,
+        description=f"{key} {old} -> {new}",
+        config_diff={key: ModelConfigChange(old=old, new=new)},
+        expected_delta=0.2,
+    )

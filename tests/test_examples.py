@@ -27,7 +27,7 @@ def test_quick_start_runs_as_written(db_dsn: str) -> None:
 
 def test_demo_applies_only_true_improvements(db_dsn: str) -> None:
     tag = f"t{uuid.uuid4().hex[:8]}"
-    demo_args = ("-m", "nodes.adapters.cli.main", "demo", "--cycles", "4", "--requests", "250")
+    demo_args = ("-m", "nodes.adapters.cli.main", "demo", "--cycles", "6", "--requests", "1000")
     demo = _run(db_dsn, *demo_args, "--tag", tag)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert f"api_debug-{tag} lineage:" in demo.stdout

@@ -171,7 +171,7 @@ async def test_quick_start_runs_as_written(use_dsn: str) -> None:
         assert first["result"].success, first["result"].error
         assert printed == ["Improvements applied: 0", "Performance gain: 0.0%"]
 
-        await traffic.route(600, since=proposed)  # the candidate gets half of it
+        await traffic.route(2400, since=proposed)  # the candidate gets half of it
         printed.clear()
         second = await run_snippet(QUICK_START, names)
         await second["orchestrator"].close()
@@ -216,7 +216,7 @@ async def _two_runs(preset: str) -> tuple[ModelResult, list[Any]]:
         await traffic.register()
         first = await orchestrator.execute_orchestration(contract)
         assert first.success, first.error
-        await traffic.route(800, since=datetime.now(UTC))
+        await traffic.route(2400, since=datetime.now(UTC))
         second = await orchestrator.execute_orchestration(contract_of(snippet))
         assert second.success, second.error
         return second, await traffic.service.improvements(contract.pattern_id)

@@ -1,48 +1,65 @@
-"""Validate: is each candidate measurably better than the active version on its own metric?
+"""Validate: is each candidate better on what it set out to improve, and no worse elsewhere?
 
-Measured executions only (no invented treatment numbers), tested in the better direction, each
-proposal judged on its own metric (a reliability proposal on success rate, not on latency).
+Measured executions only, judged at every scheduled look with always-valid statistics (mixture
+SPRT p-values and the confidence sequences that invert them), so stopping at whichever look
+first crosses a bound keeps the error rates at or below ``significance_level``.
 
-Decisions are safe under repeated looks: scheduled runs re-test one experiment as data
-accumulates, so significance uses the mixture-SPRT always-valid p-value, carried from look to
-look as a running minimum (``previous_p_value``). Stopping at whichever look first crosses
-``significance_level`` keeps the false-positive rate at or below it (tests/stats). The
-fixed-horizon Welch / z / Fisher results are reported beside it for effect size, CI and power.
-
-Durations are heavy-tailed, so duration is tested on the log(1 + ms) scale (its mean and
-variance come from SQL); ``performance_delta`` is still the relative change of the mean
-duration (0.60 = 60 % faster), the number a person expects.
+A candidate wins on one metric: its proposal's own target (a latency fix on mean duration, a
+retry on success rate, a prompt change on quality), or the objective's ``primary_metric`` when
+one is declared. Durations are judged by their **mean over every execution at its recorded
+duration, failures included**: that is the latency people wait for, and it moves with the tail;
+a median (or a log-scale mean) can improve while most users wait longer.
 
 Per candidate, in order:
 1. fewer than ``min_sample_size`` executions in either arm -> continue;
-2. sample-ratio mismatch against the traffic split -> continue (the arms are not comparable,
-   so nothing is decided until the allocation is fixed);
-3. primary metric significantly worse -> reject; a guardrail (success rate, quality)
-   significantly worse -> reject;
-4. significantly better: ``confidence = min(1 - p, 0.99)`` > ``auto_apply_threshold`` (strictly:
-   a threshold of 0.99 or more sends every win to review) -> apply, else review;
-5. futile (even the optimistic end of the 95 % CI improves less than ``min_relative_effect``)
-   -> reject; otherwise continue.
-With ``feedback_type=all`` every measurable metric is tested and the p-values Holm-corrected.
+2. sample-ratio mismatch against the traffic split -> continue (the arms are not comparable);
+3. the winning metric significantly worse -> reject;
+4. any guardrail shown worse than its margin -> reject, naming it;
+5. the winning metric significantly better (always-valid p < alpha, in the better direction)
+   and every guardrail shown within its margin (an intersection-union test: each one on its
+   own at alpha, so no multiplicity correction weakens them; a guardrail not measured blocks
+   only when required) -> apply when ``confidence = min(1 - p, 0.99) > auto_apply_threshold``
+   (strictly), else review;
+6. futile (the always-valid bound of the improvement lies below ``min_relative_effect``) ->
+   reject;
+7. at the horizon (executions per arm, or days) -> inconclusive; otherwise continue.
+
+With several candidates in testing at once, alpha is divided among them (Bonferroni), so the
+chance that any of them is wrongly applied stays at alpha.
+
+Every number reported is the one that decided: ``performance_delta`` is the winning metric's
+relative change (named in ``statistic``) and its CI is the always-valid bound at the decision's
+level. Guardrail bounds are one-sided at alpha (each side of the two-sided sequence at
+``one_sided_level(alpha)``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from scipy.stats import norm
+import numpy as np
+from numpy.typing import ArrayLike
 
 from contracts.enum_loop import (
     LOWER_IS_BETTER,
     METRIC_OF_TYPE,
     EnumDecision,
-    EnumFeedbackType,
+    EnumGuardrailVerdict,
     EnumMetric,
 )
-from contracts.model_pattern_feedback import ModelArmStats
+from contracts.model_objective import (
+    MAX_HORIZON_PER_ARM,
+    RELATIVE_MARGIN,
+    EnumGuardedMetric,
+    ModelGuardrail,
+    ModelObjective,
+)
+from contracts.model_pattern_feedback import TAIL_FRACTIONS, ModelArmStats
 from contracts.model_validation import (
     ModelExperiment,
+    ModelGuardrailCheck,
     ModelMetricTest,
     ModelValidateInput,
     ModelValidateOutput,
@@ -52,130 +69,335 @@ from nodes.stats import (
     StatsInputError,
     always_valid_p_value,
     always_valid_p_value_proportions,
-    compare_means_from_stats,
-    compare_proportions,
-    holm,
+    contrast_confidence_sequence,
+    one_sided_level,
+    proportion_confidence_sequence,
+    quantile_rank_bounds,
     sample_ratio_mismatch,
 )
-from nodes.stats._checks import FloatOrArray
 
-GUARDRAILS = (EnumMetric.SUCCESS_RATE, EnumMetric.QUALITY_SCORE)
 MAX_CONFIDENCE = 0.99
 SRM_THRESHOLD = 0.001
+TAIL_QUANTILE = 0.95
+_Z_POWER = 0.8416212335729143  # the standard normal's 80 % quantile: plans aim at 80 % power
+_NEEDED_GRID = np.unique(np.geomspace(2, 10_000_000, 400).astype(np.int64))
 
 
 @dataclass(frozen=True)
-class _Arm:
+class _Mean:
+    """One arm of a mean comparison."""
+
     n: int
     mean: float
     var: float
-    raw_mean: float
 
 
-def _arm(stats: ModelArmStats, metric: EnumMetric) -> _Arm:
-    if metric is EnumMetric.DURATION_MS:
-        return _Arm(stats.n, stats.log_duration_mean, stats.log_duration_var, stats.duration_mean)
-    if metric is EnumMetric.QUALITY_SCORE:
-        return _Arm(stats.quality_n, stats.quality_mean, stats.quality_var, stats.quality_mean)
-    if metric is EnumMetric.USER_RATING:
-        return _Arm(stats.rating_n, stats.rating_mean, stats.rating_var, stats.rating_mean)
-    rate = stats.success_rate
-    return _Arm(stats.n, rate, rate * (1 - rate), rate)
+def _mean_arm(stats: ModelArmStats, metric: EnumMetric | EnumGuardedMetric) -> _Mean:
+    match metric:
+        case EnumMetric.DURATION_MS | EnumGuardedMetric.DURATION_MEAN:
+            return _Mean(stats.n, stats.duration_mean, stats.duration_var)
+        case EnumMetric.QUALITY_SCORE | EnumGuardedMetric.QUALITY_SCORE:
+            return _Mean(stats.quality_n, stats.quality_mean, stats.quality_var)
+        case EnumMetric.USER_RATING | EnumGuardedMetric.USER_RATING:
+            return _Mean(stats.rating_n, stats.rating_mean, stats.rating_var)
+        case EnumGuardedMetric.COST_USD:
+            return _Mean(stats.cost_n, stats.cost_mean, stats.cost_var)
+    raise ValueError(f"{metric} is not a mean")  # pragma: no cover - exhaustive above
 
 
-def _relative_improvement(metric: EnumMetric, control: float, candidate: float) -> float:
-    if control == 0:
-        return 0.0
-    change = (candidate - control) / abs(control)
-    return -change if metric in LOWER_IS_BETTER else change
+_STATISTIC = {
+    EnumMetric.DURATION_MS: "mean duration_ms (relative change, + = faster)",
+    EnumMetric.QUALITY_SCORE: "mean quality_score (relative change)",
+    EnumMetric.USER_RATING: "mean user_rating (relative change)",
+    EnumMetric.SUCCESS_RATE: "success rate (relative change)",
+}
 
 
-def _test_metric(
-    metric: EnumMetric,
-    experiment: ModelExperiment,
-    *,
-    previous_p_value: float | None,
-    alpha: float,
+def _win_test(
+    metric: EnumMetric, e: ModelExperiment, *, alpha: float, previous_p_value: float | None
 ) -> ModelMetricTest:
-    """Raises StatsInputError when the metric cannot be tested on these arms."""
-    ctrl, cand = _arm(experiment.control, metric), _arm(experiment.candidate, metric)
-    lower = metric in LOWER_IS_BETTER
-    sign = -1.0 if lower else 1.0
+    """The winning metric: always-valid p-value and confidence sequence, as a relative change
+    (positive = better). Raises StatsInputError when the arms cannot be compared."""
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     if metric is EnumMetric.SUCCESS_RATE:
-        c, t = experiment.control, experiment.candidate
+        c, t = e.control, e.candidate
         p = float(
             always_valid_p_value_proportions(
                 c.successes, c.n, t.successes, t.n, previous_p_value=previous_p_value
             )
         )
-        fixed = compare_proportions(c.successes, c.n, t.successes, t.n, alpha=alpha)
-        effect, power = float(fixed.cohens_h), _proportion_power(fixed.p_value_better, alpha)
-        base = ctrl.raw_mean or 1.0
-        ci = (float(fixed.difference_ci_low) / base, float(fixed.difference_ci_high) / base)
+        cs = proportion_confidence_sequence(c.successes, c.n, t.successes, t.n, alpha=alpha)
+        base, difference = c.success_rate, t.success_rate - c.success_rate
     else:
+        a, b = _mean_arm(e.control, metric), _mean_arm(e.candidate, metric)
         p = float(
             always_valid_p_value(
-                ctrl.n,
-                ctrl.mean,
-                ctrl.var,
-                cand.n,
-                cand.mean,
-                cand.var,
-                previous_p_value=previous_p_value,
+                a.n, a.mean, a.var, b.n, b.mean, b.var, previous_p_value=previous_p_value
             )
         )
-        welch = compare_means_from_stats(
-            ctrl.n, ctrl.mean, ctrl.var, cand.n, cand.mean, cand.var,
-            lower_is_better=lower, alpha=alpha,
-        )  # fmt: skip
-        effect, power = float(welch.cohens_d), float(welch.power)
-        if lower:
-            # log scale: exp(difference) - 1 is the relative change of the typical duration.
-            ci = (_expm1(welch.difference_ci_low), _expm1(welch.difference_ci_high))
-        else:
-            ci = (float(welch.relative_lift_ci_low), float(welch.relative_lift_ci_high))
-    low, high = sorted((sign * ci[0], sign * ci[1]))
-    delta = _relative_improvement(metric, ctrl.raw_mean, cand.raw_mean)
-    direction = cand.mean - ctrl.mean
+        cs = contrast_confidence_sequence(a.n, a.mean, a.var, b.n, b.mean, b.var, alpha=alpha)
+        base, difference = a.mean, b.mean - a.mean
+    scale = abs(base) or 1.0
+    low, high = sorted((sign * float(cs.low) / scale, sign * float(cs.high) / scale))
     significant = p < alpha
     return ModelMetricTest(
         metric=metric,
+        statistic=_STATISTIC[metric],
         p_value=p,
-        adjusted_p_value=p,
-        delta=delta,
+        delta=sign * difference / scale,
         delta_ci_low=low,
         delta_ci_high=high,
-        effect_size=effect,
-        power=power,
-        better=significant and sign * direction > 0,
-        worse=significant and sign * direction < 0,
+        better=significant and sign * difference > 0,
+        worse=significant and sign * difference < 0,
     )
 
 
-def _expm1(value: FloatOrArray) -> float:
-    return math.expm1(float(value))
+def _one_sided(alpha: float) -> float:
+    """The two-sided sequence's level whose each side is a one-sided level-alpha bound."""
+    return float(one_sided_level(alpha))
 
 
-def _proportion_power(p_value_better: FloatOrArray, alpha: float) -> float:
-    """Rates have no noncentral-t power: the normal-approximation power of the one-sided z
-    test at the observed effect."""
-    z_observed = norm.isf(min(max(float(p_value_better), 1e-300), 1 - 1e-16))
-    return float(norm.sf(norm.isf(alpha) - z_observed))
+def _verdict(worse_by_low: float, worse_by_high: float, margin: float) -> EnumGuardrailVerdict:
+    if worse_by_high < margin:
+        return EnumGuardrailVerdict.NON_INFERIOR
+    if worse_by_low > margin:
+        return EnumGuardrailVerdict.INFERIOR
+    return EnumGuardrailVerdict.UNRESOLVED
 
 
-def _metrics(experiment: ModelExperiment, feedback_type: EnumFeedbackType) -> list[EnumMetric]:
-    primary = METRIC_OF_TYPE[experiment.improvement_type]
-    wanted = list(EnumMetric) if feedback_type is EnumFeedbackType.ALL else [primary]
-    return list(dict.fromkeys([primary, *wanted, *GUARDRAILS]))
+def _needed(resolved: np.ndarray) -> int | None:
+    """The first grid n at which a bound computed as if both arms had n values resolves."""
+    hits = np.flatnonzero(resolved)
+    return int(_NEEDED_GRID[hits[0]]) if hits.size else None
+
+
+def _check_rate(
+    g: ModelGuardrail, c: ModelArmStats, t: ModelArmStats, alpha: float
+) -> ModelGuardrailCheck:
+    """Success rate, higher is better, margin in points: worse_by = control - candidate.
+
+    Each arm's counts get one success and one failure added (Agresti-Caffo) before the bound:
+    with no failures in either arm the plug-in variance is 0 and the normal-mixture bound
+    would stay infinite, although 0 of 1,000 against 0 of 1,000 clearly rose by less than 2
+    points."""
+
+    def bounds(sc: ArrayLike, nc: ArrayLike, st: ArrayLike, nt: ArrayLike) -> tuple[Any, Any]:
+        cs = proportion_confidence_sequence(
+            np.add(sc, 1), np.add(nc, 2), np.add(st, 1), np.add(nt, 2), alpha=_one_sided(alpha)
+        )
+        return -np.asarray(cs.high), -np.asarray(cs.low)
+
+    low, high = (float(x) for x in bounds(c.successes, c.n, t.successes, t.n))
+    verdict = _verdict(low, high, g.margin)
+    needed = None
+    if verdict is EnumGuardrailVerdict.UNRESOLVED:
+        grid = _NEEDED_GRID
+        lows, highs = bounds(
+            np.round(c.success_rate * grid), grid, np.round(t.success_rate * grid), grid
+        )
+        needed = _needed((highs < g.margin) | (lows > g.margin))
+    return _guard(g, verdict, c.success_rate - t.success_rate, low, high, c.n, t.n, needed)
+
+
+def _check_mean(
+    g: ModelGuardrail, c: ModelArmStats, t: ModelArmStats, alpha: float
+) -> ModelGuardrailCheck:
+    """Relative margins (mean duration, cost: lower is better): the contrast candidate - (1 +
+    margin) x control is below 0. Absolute margins (quality, rating: higher is better): the
+    difference control - candidate is below the margin."""
+    a, b = _mean_arm(c, g.metric), _mean_arm(t, g.metric)
+    relative = g.metric in RELATIVE_MARGIN
+    ratio = 1.0 + g.margin if relative else 1.0
+
+    def bounds(na: ArrayLike, nb: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        cs = contrast_confidence_sequence(
+            na, a.mean, a.var, nb, b.mean, b.var, ratio=ratio, alpha=_one_sided(alpha)
+        )
+        if relative:  # in units of the control's mean, shifted back to "worse by"
+            scale = abs(a.mean) or 1.0
+            return g.margin + np.asarray(cs.low) / scale, g.margin + np.asarray(cs.high) / scale
+        return -np.asarray(cs.high), -np.asarray(cs.low)
+
+    low, high = (float(x) for x in bounds(a.n, b.n))
+    verdict = _verdict(low, high, g.margin)
+    estimate = (b.mean / a.mean - 1.0 if a.mean else 0.0) if relative else a.mean - b.mean
+    needed = None
+    if verdict is EnumGuardrailVerdict.UNRESOLVED:
+        lows, highs = bounds(_NEEDED_GRID, _NEEDED_GRID)
+        needed = _needed((highs < g.margin) | (lows > g.margin))
+    return _guard(g, verdict, estimate, low, high, a.n, b.n, needed)
+
+
+def _tail_value(arm: ModelArmStats, rank: int, *, up: bool) -> float | None:
+    """The order statistic X_(rank) read off the tail grid, rounded outwards (``up``: a grid
+    value at or above it, else at or below it); None when the grid does not reach it.
+    ``percentile_disc(f)`` returns X_(ceil(f n)); the 1e-9 absorbs float rounding in f n."""
+    if len(arm.duration_tail) != len(TAIL_FRACTIONS) or not 1 <= rank <= arm.n:
+        return None
+    fractions = np.asarray(TAIL_FRACTIONS)
+    if up:
+        ok = np.flatnonzero(np.ceil(fractions * arm.n - 1e-9) >= rank)
+        return arm.duration_tail[int(ok[0])] if ok.size else None
+    ok = np.flatnonzero(np.ceil(fractions * arm.n + 1e-9) <= rank)
+    return arm.duration_tail[int(ok[-1])] if ok.size else None
+
+
+def _check_tail(
+    g: ModelGuardrail, c: ModelArmStats, t: ModelArmStats, alpha: float
+) -> ModelGuardrailCheck:
+    """The 95th percentile of duration, relative margin: order-statistic bounds valid under
+    repeated looks, each arm's pair of bounds at alpha / 2 so the ratio holds at alpha."""
+    ranks = {}
+    for name, arm in (("control", c), ("candidate", t)):
+        bound = quantile_rank_bounds(arm.n, TAIL_QUANTILE, alpha=alpha / 2)
+        ranks[name] = (int(bound.lower), int(bound.upper))
+    c_low = _tail_value(c, ranks["control"][0], up=False)
+    c_high = _tail_value(c, ranks["control"][1], up=True)
+    t_low = _tail_value(t, ranks["candidate"][0], up=False)
+    t_high = _tail_value(t, ranks["candidate"][1], up=True)
+    estimate = t.duration_p95 / c.duration_p95 - 1.0 if c.duration_p95 else 0.0
+    low = t_low / c_high - 1.0 if t_low is not None and c_high else -math.inf
+    high = t_high / c_low - 1.0 if t_high is not None and c_low else math.inf
+    verdict = _verdict(low, high, g.margin)
+    note = "" if math.isfinite(high) else "too few executions to bound the 95th percentile"
+    return _guard(g, verdict, estimate, low, high, c.n, t.n, None, note=note)
+
+
+def _guard(
+    g: ModelGuardrail,
+    verdict: EnumGuardrailVerdict,
+    estimate: float,
+    low: float | None,
+    high: float | None,
+    n_control: int,
+    n_candidate: int,
+    needed: int | None,
+    note: str = "",
+) -> ModelGuardrailCheck:
+    return ModelGuardrailCheck(
+        metric=g.metric,
+        margin=g.margin,
+        required=g.required,
+        verdict=verdict,
+        worse_by=estimate,
+        worse_by_low=_finite(low),
+        worse_by_high=_finite(high),
+        n_control=n_control,
+        n_candidate=n_candidate,
+        needed_per_arm=needed,
+        note=note,
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    """An unbounded side is reported as None (JSON has no infinity)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _measured_n(stats: ModelArmStats, metric: EnumGuardedMetric) -> int:
+    if metric in (EnumGuardedMetric.SUCCESS_RATE, EnumGuardedMetric.DURATION_P95):
+        return stats.n
+    return _mean_arm(stats, metric).n
+
+
+def check_guardrail(
+    g: ModelGuardrail, e: ModelExperiment, *, alpha: float, min_sample_size: int
+) -> ModelGuardrailCheck:
+    """One guardrail at this look (also what the post-apply watch asks of each guardrail)."""
+    c, t = e.control, e.candidate
+    counts = (_measured_n(c, g.metric), _measured_n(t, g.metric))
+    if min(counts) < min_sample_size:
+        return ModelGuardrailCheck(
+            metric=g.metric,
+            margin=g.margin,
+            required=g.required,
+            verdict=EnumGuardrailVerdict.NOT_MEASURED,
+            n_control=counts[0],
+            n_candidate=counts[1],
+            note=f"fewer than {min_sample_size} {g.metric.value} values in an arm",
+        )
+    try:
+        if g.metric is EnumGuardedMetric.SUCCESS_RATE:
+            return _check_rate(g, c, t, alpha)
+        if g.metric is EnumGuardedMetric.DURATION_P95:
+            return _check_tail(g, c, t, alpha)
+        return _check_mean(g, c, t, alpha)
+    except StatsInputError as exc:
+        return ModelGuardrailCheck(
+            metric=g.metric,
+            margin=g.margin,
+            required=g.required,
+            verdict=EnumGuardrailVerdict.UNRESOLVED,
+            n_control=counts[0],
+            n_candidate=counts[1],
+            note=str(exc),
+        )
+
+
+def _plan(var: float, distance: float, level: float, ratio: float = 1.0) -> int | None:
+    """Executions per arm at which an always-valid bound around a true difference of 0 clears
+    ``distance`` with 80 % probability: half-width h(n) + z_0.8 se(n) <= distance, both arms
+    with the control's variance. None when not within the grid's 10 million."""
+    if not (distance > 0 and var > 0):
+        return None
+    grid = _NEEDED_GRID
+    cs = contrast_confidence_sequence(grid, 0.0, var, grid, 0.0, var, ratio=ratio, alpha=level)
+    half = (np.asarray(cs.high) - np.asarray(cs.low)) / 2
+    se = np.sqrt((ratio * ratio + 1) * var / grid)
+    return _needed(half + _Z_POWER * se <= distance)
+
+
+def _plan_guardrail(g: ModelGuardrail, control: ModelArmStats, alpha: float) -> int | None:
+    level = _one_sided(alpha)
+    if g.metric is EnumGuardedMetric.SUCCESS_RATE:
+        rate = (control.successes + 1) / (control.n + 2)
+        return _plan(rate * (1 - rate), g.margin, level)
+    if g.metric is EnumGuardedMetric.DURATION_P95:
+        return None  # order statistics: no variance to plan with; it reports as it goes
+    arm = _mean_arm(control, g.metric)
+    if g.metric in RELATIVE_MARGIN:
+        return _plan(arm.var, g.margin * abs(arm.mean), level, ratio=1 + g.margin)
+    return _plan(arm.var, g.margin, level)
+
+
+def planned_horizon(
+    objective: ModelObjective, metric: EnumMetric, control: ModelArmStats, alpha: float
+) -> int:
+    """Executions per arm an experiment may run: the objective's, else what the always-valid
+    bounds need at 80 % power to show an improvement of ``min_relative_effect`` on the winning
+    metric and every measured guardrail within its margin (when the truth is no change),
+    planned on the control's variance; capped at ``MAX_HORIZON_PER_ARM``."""
+    if objective.horizon_per_arm is not None:
+        return objective.horizon_per_arm
+    if metric is EnumMetric.SUCCESS_RATE:
+        rate = (control.successes + 1) / (control.n + 2)
+        var, scale = rate * (1 - rate), rate
+    else:
+        arm = _mean_arm(control, metric)
+        var, scale = arm.var, abs(arm.mean)
+    plans = [_plan(var, objective.min_relative_effect * scale, alpha)]
+    plans += [
+        _plan_guardrail(g, control, alpha)
+        for g in objective.guardrails
+        if g.metric is not EnumGuardedMetric.DURATION_P95 and _measured_n(control, g.metric) >= 2
+    ]
+    if any(p is None for p in plans):
+        return MAX_HORIZON_PER_ARM
+    return min(max(p for p in plans if p is not None), MAX_HORIZON_PER_ARM)
 
 
 class NodeImprovementValidatorCompute:
     def validate(self, contract: ModelValidateInput) -> ModelValidateOutput:
-        return ModelValidateOutput(results=[self._one(e, contract) for e in contract.experiments])
+        alpha = contract.significance_level / max(len(contract.experiments), 1)
+        return ModelValidateOutput(
+            results=[self._one(e, contract, alpha) for e in contract.experiments]
+        )
 
-    def _one(self, e: ModelExperiment, contract: ModelValidateInput) -> ModelValidationResult:
-        primary = METRIC_OF_TYPE[e.improvement_type]
-        alpha = contract.significance_level
+    def _one(
+        self, e: ModelExperiment, contract: ModelValidateInput, alpha: float
+    ) -> ModelValidationResult:
+        objective = contract.objective
+        metric = objective.primary_metric or METRIC_OF_TYPE[e.improvement_type]
 
         def result(decision: EnumDecision, reason: str, **fields: object) -> ModelValidationResult:
             return ModelValidationResult(
@@ -183,7 +405,7 @@ class NodeImprovementValidatorCompute:
                 candidate_version_id=e.candidate.version_id,
                 decision=decision,
                 reason=reason,
-                metric=primary,
+                metric=metric,
                 n_control=e.control.n,
                 n_candidate=e.candidate.n,
                 **fields,
@@ -207,66 +429,55 @@ class NodeImprovementValidatorCompute:
                 f"{1 - share:.0%}:{share:.0%} split (chi-square p={srm.p_value:.2g}); the arms "
                 "are not comparable until traffic allocation is fixed",
             )
-
-        tests: list[ModelMetricTest] = []
-        untestable: dict[EnumMetric, str] = {}
-        for metric in _metrics(e, contract.feedback_type):
-            arms = (_arm(e.control, metric), _arm(e.candidate, metric))
-            if min(a.n for a in arms) < need:
-                untestable[metric] = f"fewer than {need} {metric.value} values in an arm"
-                continue
-            try:
-                tests.append(
-                    _test_metric(
-                        metric,
-                        e,
-                        previous_p_value=e.previous_p_value if metric is primary else None,
-                        alpha=alpha,
-                    )
-                )
-            except StatsInputError as exc:
-                untestable[metric] = str(exc)
-        if contract.feedback_type is EnumFeedbackType.ALL and len(tests) > 1:
-            adjusted = holm([t.p_value for t in tests])
-            tests = [
-                t.model_copy(
-                    update={
-                        "adjusted_p_value": float(a),
-                        "better": t.better and a < alpha,
-                        "worse": t.worse and a < alpha,
-                    }
-                )
-                for t, a in zip(tests, adjusted, strict=True)
-            ]
-        main = next((t for t in tests if t.metric is primary), None)
-        if main is None:
+        horizon = planned_horizon(objective, metric, e.control, alpha)
+        at_horizon = min(e.control.n, e.candidate.n) >= horizon or (
+            e.age_days >= objective.horizon_days
+        )
+        guardrails = [
+            check_guardrail(g, e, alpha=alpha, min_sample_size=need) for g in objective.guardrails
+        ]
+        try:
+            main = _win_test(metric, e, alpha=alpha, previous_p_value=e.previous_p_value)
+        except StatsInputError as exc:
             return result(
-                EnumDecision.CONTINUE,
-                f"cannot test {primary.value} yet: {untestable.get(primary, 'no data')}",
-                tests=tests,
+                EnumDecision.INCONCLUSIVE if at_horizon else EnumDecision.CONTINUE,
+                f"cannot test {metric.value}: {exc}",
+                guardrails=guardrails,
+                horizon_per_arm=horizon,
             )
-        confidence = min(1.0 - main.adjusted_p_value, MAX_CONFIDENCE)
+        confidence = min(1.0 - main.p_value, MAX_CONFIDENCE)
         numbers = {
-            "p_value": main.adjusted_p_value,
+            "p_value": main.p_value,
             "confidence": confidence,
             "performance_delta": main.delta,
-            "tests": tests,
+            "statistic": main.statistic,
+            "delta_ci_low": main.delta_ci_low,
+            "delta_ci_high": main.delta_ci_high,
+            "tests": [main],
+            "guardrails": guardrails,
+            "horizon_per_arm": horizon,
         }
         summary = (
-            f"{primary.value} {main.delta:+.1%} (95% CI {main.delta_ci_low:+.1%} to "
-            f"{main.delta_ci_high:+.1%}), always-valid p={main.adjusted_p_value:.3g}"
+            f"{main.statistic}: {main.delta:+.1%} (always-valid {1 - alpha:.0%} CI "
+            f"{main.delta_ci_low:+.1%} to {main.delta_ci_high:+.1%}), p={main.p_value:.3g}"
         )
         if main.worse:
             return result(EnumDecision.REJECT, f"significantly worse: {summary}", **numbers)
-        regressed = [
-            t for t in tests if t.metric in GUARDRAILS and t.metric is not primary and t.worse
-        ]
-        if regressed:
-            names = ", ".join(f"{t.metric.value} {t.delta:+.1%}" for t in regressed)
+        inferior = [g for g in guardrails if g.verdict is EnumGuardrailVerdict.INFERIOR]
+        if inferior:
+            names = "; ".join(g.describe() for g in inferior)
             return result(
-                EnumDecision.REJECT, f"guardrail regressed ({names}) while {summary}", **numbers
+                EnumDecision.REJECT,
+                f"worse than a guardrail's margin ({names}) while {summary}",
+                **numbers,
             )
-        if main.better:
+        pending = [
+            g
+            for g in guardrails
+            if g.verdict is EnumGuardrailVerdict.UNRESOLVED
+            or (g.verdict is EnumGuardrailVerdict.NOT_MEASURED and g.required)
+        ]
+        if main.better and not pending:
             significant = {**numbers, "significant": True}
             if confidence > contract.auto_apply_threshold:
                 return result(EnumDecision.APPLY, f"better: {summary}", **significant)
@@ -276,11 +487,23 @@ class NodeImprovementValidatorCompute:
                 f"{contract.auto_apply_threshold}: {summary}; approve or reject it",
                 **significant,
             )
-        if main.delta_ci_high < contract.min_relative_effect:
+        if main.delta_ci_high < objective.min_relative_effect:
             return result(
                 EnumDecision.REJECT,
-                f"futile: even the optimistic end of the CI is below the "
-                f"{contract.min_relative_effect:.0%} worth keeping; {summary}",
+                f"futile: even the optimistic end of the always-valid CI is below the "
+                f"{objective.min_relative_effect:.0%} worth keeping; {summary}",
                 **numbers,
             )
-        return result(EnumDecision.CONTINUE, f"not significant yet: {summary}", **numbers)
+        waiting = (
+            f"guardrails unresolved ({', '.join(g.describe() for g in pending)})"
+            if main.better
+            else "not significant yet"
+        )
+        if at_horizon:
+            return result(
+                EnumDecision.INCONCLUSIVE,
+                f"horizon reached ({horizon} per arm or {objective.horizon_days} days), "
+                f"{waiting}: {summary}",
+                **numbers,
+            )
+        return result(EnumDecision.CONTINUE, f"{waiting}: {summary}", **numbers)

@@ -15,6 +15,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_feedback import ModelArmStats, ModelErrorCount
 from contracts.model_pattern_version import ModelPatternVersion
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
 from nodes.storage import sql_executions, sql_improvements
 
 TOP_ERRORS = 5
@@ -44,6 +45,10 @@ def _arm(
         rating_n=row["rating_n"],
         rating_mean=row["rating_mean"],
         rating_var=row["rating_var"],
+        cost_n=row["cost_n"],
+        cost_mean=row["cost_mean"],
+        cost_var=row["cost_var"],
+        duration_tail=tuple(row.get("duration_tail") or ()),
         top_errors=errors,
     )
 
@@ -51,8 +56,13 @@ def _arm(
 class NodeExecutionCollectorEffect:
     """Reads; never writes. Runs on the caller's connection (which holds the pattern lock)."""
 
-    def __init__(self, lineage_store: NodeLineageStoreEffect) -> None:
+    def __init__(
+        self,
+        lineage_store: NodeLineageStoreEffect,
+        objectives: NodeObjectiveStoreEffect | None = None,
+    ) -> None:
         self._versions = lineage_store
+        self._objectives = objectives or NodeObjectiveStoreEffect()
 
     async def collect(
         self, conn: asyncpg.Connection, contract: ModelCollectInput
@@ -82,6 +92,7 @@ class NodeExecutionCollectorEffect:
         return ModelCollectOutput(
             pattern_id=contract.pattern_id,
             window_end=end,
+            objective=await self._objectives.get(conn, contract.pattern_id),
             active=active,
             versions=versions,
             window_stats=window,

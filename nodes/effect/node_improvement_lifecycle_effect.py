@@ -88,6 +88,14 @@ class NodeImprovementLifecycleEffect:
                     correlation_id=intent.correlation_id,
                     **intent.evidence.numbers(),
                 )
+                if intent.evidence.look is not None:
+                    await sql_improvements.insert_look(
+                        conn,
+                        intent.improvement_id,
+                        intent.correlation_id,
+                        str(intent.evidence.look.get("decision", intent.status.value)),
+                        intent.evidence.look,
+                    )
             case ModelIntentSetVersionStatus():
                 await self._lineage.set_status(conn, intent.version_id, intent.status)
             case ModelIntentAddEdge():

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
@@ -293,10 +294,11 @@ class NodeFeedbackLoopOrchestrator:
                             e.version.traffic_weight, facts.active.traffic_weight
                         ),
                         previous_p_value=e.improvement.p_value,
+                        age_days=_age_days(e.version.created_at, facts.window_end),
                     )
                     for e in facts.experiments
                 ],
-                feedback_type=c.feedback_type,
+                objective=facts.objective,
                 significance_level=c.significance_level,
                 auto_apply_threshold=c.auto_apply_threshold,
                 min_sample_size=c.min_sample_size,
@@ -331,6 +333,10 @@ class NodeFeedbackLoopOrchestrator:
             ),
         )
         return state, f"{len(tracked.versions_updated)} metric snapshot(s)"
+
+
+def _age_days(started: datetime | None, now: datetime) -> float:
+    return 0.0 if started is None else max((now - started).total_seconds() / 86_400, 0.0)
 
 
 def _skip_generate(state: RunState) -> str | None:

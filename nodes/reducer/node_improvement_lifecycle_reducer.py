@@ -59,7 +59,7 @@ IMPROVEMENT_LIFECYCLE = ModelFsmDefinition(
     name="improvement",
     states=tuple(s.value for s in EnumImprovementStatus),
     initial=_S.PROPOSED.value,
-    terminal=(_S.APPLIED.value, _S.REJECTED.value),
+    terminal=(_S.APPLIED.value, _S.REJECTED.value, _S.INCONCLUSIVE.value),
     transitions=(
         _t(_S.PROPOSED, _E.PROPOSE, _S.TESTING),
         _t(_S.TESTING, _E.CONTINUE, _S.TESTING),
@@ -67,6 +67,7 @@ IMPROVEMENT_LIFECYCLE = ModelFsmDefinition(
         _t(_S.TESTING, _E.APPLY, _S.APPLIED, "significant"),
         _t(_S.VALIDATED, _E.APPROVE, _S.APPLIED),
         _t(_S.TESTING, _E.REJECT, _S.REJECTED),
+        _t(_S.TESTING, _E.CONCLUDE, _S.INCONCLUSIVE),
         _t(_S.VALIDATED, _E.REJECT, _S.REJECTED),
         _t(_S.TESTING, _E.SUPERSEDE, _S.REJECTED),
         _t(_S.VALIDATED, _E.SUPERSEDE, _S.REJECTED),
@@ -78,6 +79,7 @@ _EVENT_OF_DECISION = {
     EnumDecision.REVIEW: _E.REVIEW,
     EnumDecision.REJECT: _E.REJECT,
     EnumDecision.CONTINUE: _E.CONTINUE,
+    EnumDecision.INCONCLUSIVE: _E.CONCLUDE,
 }
 _AUDIT_OF_EVENT: dict[_E, AuditAction] = {
     _E.REVIEW: "validate",
@@ -85,6 +87,7 @@ _AUDIT_OF_EVENT: dict[_E, AuditAction] = {
     _E.APPROVE: "approve",
     _E.REJECT: "reject",
     _E.SUPERSEDE: "reject",
+    _E.CONCLUDE: "inconclusive",
 }
 
 
@@ -103,6 +106,7 @@ def events_for_decisions(
                 confidence=r.confidence,
                 performance_delta=r.performance_delta,
                 significant=r.significant,
+                look=r.model_dump(mode="json", exclude={"improvement_id"}),
             ),
         )
         for r in results
@@ -241,8 +245,8 @@ class NodeImprovementLifecycleReducer:
         candidate = improvement.candidate_version_id
         if target is _S.APPLIED:
             self._promote(fold, improvement, action or "apply", event.evidence)
-        elif target is _S.REJECTED:
-            self._reject_candidate(fold, improvement, event.evidence.reason)
+        elif target in (_S.REJECTED, _S.INCONCLUSIVE):
+            self._retire_candidate(fold, improvement, action or "reject", event.evidence.reason)
         elif action is not None:
             fold.audit(
                 action,
@@ -252,15 +256,19 @@ class NodeImprovementLifecycleReducer:
                 details=event.evidence.numbers(),
             )
 
-    def _reject_candidate(
-        self, fold: _Fold, improvement: ModelPatternImprovement, reason: str
+    def _retire_candidate(
+        self,
+        fold: _Fold,
+        improvement: ModelPatternImprovement,
+        action: AuditAction,
+        reason: str,
     ) -> None:
+        """The candidate leaves testing: its version is rejected (no traffic, its slot free);
+        the improvement's own status says why (rejected or inconclusive)."""
         candidate = improvement.candidate_version_id
         if candidate is not None and candidate in fold.versions:
             fold.set_version_status(candidate, EnumVersionStatus.REJECTED)
-        fold.audit(
-            "reject", reason, version_id=candidate, improvement_id=improvement.improvement_id
-        )
+        fold.audit(action, reason, version_id=candidate, improvement_id=improvement.improvement_id)
 
     def _promote(
         self,
@@ -305,7 +313,7 @@ class NodeImprovementLifecycleReducer:
             if improvement.status in (_S.TESTING, _S.VALIDATED):
                 target = self._transition(improvement, _E.SUPERSEDE, evidence)
                 self._record(fold, improvement, target, evidence)
-                self._reject_candidate(fold, improvement, reason)
+                self._retire_candidate(fold, improvement, "reject", reason)
 
     def _propose(self, fold: _Fold, event: ModelLifecycleEvent) -> None:
         """Each proposal becomes a testing version derived from the active one."""

@@ -28,6 +28,7 @@ from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorE
 from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.effect.node_improvement_lifecycle_effect import NodeImprovementLifecycleEffect
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
 from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
 from nodes.effect.node_run_ledger_effect import NodeRunLedgerEffect
 from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
@@ -68,7 +69,8 @@ class FeedbackLoopRuntime:
         self.thresholds = thresholds or ModelAnalysisThresholds()
         self.lineage_store = NodeLineageStoreEffect()
         self.lineage_graph = ModelLineageGraph()
-        self.collector = NodeExecutionCollectorEffect(self.lineage_store)
+        self.objectives = NodeObjectiveStoreEffect()
+        self.collector = NodeExecutionCollectorEffect(self.lineage_store, self.objectives)
         self.analyzer = NodeFeedbackAnalyzerCompute()
         self.generator = NodeImprovementGeneratorCompute(generators)
         self.validator = NodeImprovementValidatorCompute()

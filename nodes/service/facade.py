@@ -24,6 +24,8 @@ from contracts.model_improvement_lifecycle import (
     ModelLifecycleRequest,
 )
 from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
+from contracts.model_objective import ModelObjective
+from contracts.model_objective_store import ModelObjectiveSetInput, ModelObjectiveSetOutput
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_pattern_version import ModelPatternVersion
@@ -31,6 +33,7 @@ from contracts.model_register import ModelRegisterInput
 from contracts.model_result import ModelResult
 from contracts.model_rollback import ModelRollbackInput, ModelRollbackOutput
 from contracts.model_traffic_allocation import ModelAllocationRequest
+from contracts.model_validation import ModelImprovementLook, ModelValidationResult
 from lineage import ModelLineageGraph
 from nodes.effect.execution_file_reader import read_execution_file
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
@@ -148,6 +151,28 @@ class FeedbackLoopService:
         async with self.runtime.connection() as conn:
             return await sql_improvements.list_improvements(conn, pattern_id, statuses)
 
+    async def improvement(
+        self, improvement_id: UUID
+    ) -> tuple[ModelPatternImprovement, list[ModelImprovementLook]]:
+        """One improvement and the evidence of each of its looks, oldest first."""
+        async with self.runtime.connection() as conn:
+            found = await sql_improvements.get_improvement(conn, improvement_id)
+            if found is None:
+                raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no improvement {improvement_id}")
+            rows = await sql_improvements.list_looks(conn, improvement_id)
+        looks = [
+            ModelImprovementLook(
+                look=r["look"],
+                at=r["at"],
+                correlation_id=r["correlation_id"],
+                result=ModelValidationResult.model_validate(
+                    {**r["evidence"], "improvement_id": improvement_id}
+                ),
+            )
+            for r in rows
+        ]
+        return found, looks
+
     async def review(
         self, improvement_id: UUID, *, approve: bool, actor: str, reason: str
     ) -> ModelPatternImprovement:
@@ -172,6 +197,20 @@ class FeedbackLoopService:
                 ),
             )
         return next(i for i in done.improvements if i.improvement_id == improvement_id)
+
+    async def objective(self, pattern_id: str) -> ModelObjective:
+        """The pattern's objective: its newest stored version, else the defaults."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.objectives.get(conn, pattern_id)
+
+    async def objective_history(self, pattern_id: str) -> list[ModelObjective]:
+        async with self.runtime.connection() as conn:
+            return await self.runtime.objectives.history(conn, pattern_id)
+
+    async def set_objective(self, request: ModelObjectiveSetInput) -> ModelObjectiveSetOutput:
+        """Stores a new version of the objective (audit-logged); a no-op when unchanged."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.objectives.set(conn, request)
 
     async def rollback(self, request: ModelRollbackInput) -> ModelRollbackOutput:
         async with self.runtime.connection() as conn:

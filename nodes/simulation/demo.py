@@ -18,9 +18,11 @@ from typing import Any
 from contracts.enum_loop import EnumFeedbackType, EnumImprovementStatus
 from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from contracts.model_objective import ModelObjective
+from contracts.model_objective_store import ModelObjectiveSetInput
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from nodes.service.facade import FeedbackLoopService
-from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
+from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator, demo_objective
 
 CYCLE = timedelta(hours=1)
 
@@ -33,7 +35,7 @@ async def run_demo(
     service: FeedbackLoopService,
     *,
     cycles: int = 10,
-    requests_per_cycle: int = 300,
+    requests_per_cycle: int = 1000,
     seed: int = 7,
     tag: str | None = None,
     out: Callable[[str], None] = print,
@@ -50,8 +52,14 @@ async def run_demo(
             f"tag {tag!r} is already used in this database ({', '.join(taken)}): "
             "pick another --tag, or none for a random one"
         )
+    objectives = {f"{n}-{tag}": demo_objective(n, f"{n}-{tag}") for n in DEMO_PATTERNS}
     for pattern_id, config in patterns.items():
         await service.register(pattern_id, config, actor="demo")
+        await service.set_objective(
+            ModelObjectiveSetInput(
+                objective=objectives[pattern_id], actor="demo", reason="the demo's objective"
+            )
+        )
     start = datetime.now(UTC) - cycles * CYCLE
     out(
         f"demo {tag}: {len(patterns)} patterns, {cycles} cycles x {requests_per_cycle} "
@@ -97,7 +105,7 @@ async def run_demo(
                 )
             )
         out(f"cycle {cycle + 1:>2}: " + " | ".join(summary))
-    return await _report(service, simulator, patterns, out)
+    return await _report(service, simulator, patterns, objectives, out)
 
 
 async def route_traffic(
@@ -134,6 +142,7 @@ async def _report(
     service: FeedbackLoopService,
     simulator: ProductionSimulator,
     patterns: dict[str, dict[str, Any]],
+    objectives: dict[str, ModelObjective],
     out: Callable[[str], None],
 ) -> dict[str, Any]:
     report: dict[str, Any] = {}
@@ -159,7 +168,9 @@ async def _report(
         for improvement in applied:
             old = versions[improvement.base_version_id].config
             new = versions[improvement.candidate_version_id or ""].config
-            truly = simulator.is_truly_better(pattern_id, old, new, improvement.metric.value)
+            truly = simulator.is_truly_better(
+                pattern_id, old, new, improvement.metric.value, objective=objectives[pattern_id]
+            )
             checks.append(
                 {
                     "improvement": improvement.description,

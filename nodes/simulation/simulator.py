@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from contracts.model_objective import RELATIVE_MARGIN, EnumGuardedMetric, ModelObjective
+
 TRANSIENT_ERROR = "503 service unavailable, try again"
 PERMANENT_ERROR = "invalid request: schema mismatch"
 TIMEOUT_ERROR = "timed out"
@@ -145,17 +147,21 @@ class ProductionSimulator:
 
     def true_metrics(self, pattern_id: str, config: Mapping[str, Any]) -> dict[str, float]:
         """Expected metrics of a config (Monte Carlo on a fixed seed: common random numbers
-        make the difference between two configs precise)."""
-        out = _execute(
-            self.truths[pattern_id], config, TRUTH_SAMPLES, np.random.default_rng(20_260_101)
-        )
+        make the difference between two configs precise). Keys are the decision metrics and
+        the guarded metrics (``duration_ms`` and ``duration_mean`` are both the mean)."""
+        truth = self.truths[pattern_id]
+        out = _execute(truth, config, TRUTH_SAMPLES, np.random.default_rng(20_260_101))
         ok = out["succeeded"]
         rated = out["rated"]
+        mean = float(out["duration"].mean())
         return {
-            "duration_ms": float(out["duration"].mean()),
+            "duration_ms": mean,
+            "duration_mean": mean,
+            "duration_p95": float(np.percentile(out["duration"], 95)),
             "success_rate": float(ok.mean()),
             "quality_score": float(out["quality"][ok].mean()) if ok.any() else 0.0,
             "user_rating": float(out["rating"][rated].mean()) if rated.any() else 0.0,
+            "cost_usd": float(truth.cost_per_attempt_usd * out["attempts"].mean()),
         }
 
     def is_truly_better(
@@ -166,13 +172,32 @@ class ProductionSimulator:
         metric: str,
         *,
         tolerance: float = 0.005,
+        objective: ModelObjective | None = None,
     ) -> bool:
         """Whether ``new_config`` beats ``old_config`` on ``metric`` by more than
-        ``tolerance`` (relative) in truth."""
-        old = self.true_metrics(pattern_id, old_config)[metric]
-        new = self.true_metrics(pattern_id, new_config)[metric]
-        change = (new - old) / abs(old) if old else new - old
-        return -change > tolerance if metric == "duration_ms" else change > tolerance
+        ``tolerance`` (relative) in truth and, given an objective, is within every guardrail's
+        margin in truth too: the same standard the decisions are held to."""
+        old = self.true_metrics(pattern_id, old_config)
+        new = self.true_metrics(pattern_id, new_config)
+        change = (new[metric] - old[metric]) / abs(old[metric]) if old[metric] else 0.0
+        better = -change > tolerance if metric == "duration_ms" else change > tolerance
+        return better and (objective is None or not self.true_harms(old, new, objective))
+
+    @staticmethod
+    def true_harms(
+        old: Mapping[str, float], new: Mapping[str, float], objective: ModelObjective
+    ) -> list[str]:
+        """The guardrails the new config truly breaks: worse than their margin."""
+        harms = []
+        for g in objective.guardrails:
+            name = g.metric.value
+            if g.metric in RELATIVE_MARGIN:
+                worse_by = new[name] / old[name] - 1.0 if old[name] else 0.0
+            else:
+                worse_by = old[name] - new[name]
+            if worse_by > g.margin:
+                harms.append(name)
+        return harms
 
 
 def _truth(**overrides: float) -> PatternTruth:
@@ -215,3 +240,32 @@ DEMO_PATTERNS: dict[str, tuple[PatternTruth, dict[str, Any]]] = {
         {"batch_size": 16, "timeout_ms": 10_000, "max_retries": 1},
     ),
 }
+
+# What each demo pattern's owners accept, as guardrail margins over the defaults: a retry
+# costs latency and money, a longer timeout lets slow requests finish (so the p95 rises). The
+# demo's decisions and its ground truth both use these objectives.
+DEMO_MARGINS: dict[str, dict[EnumGuardedMetric, float]] = {
+    "route_request": {
+        EnumGuardedMetric.DURATION_MEAN: 0.20,
+        EnumGuardedMetric.DURATION_P95: 0.30,
+        EnumGuardedMetric.COST_USD: 0.20,
+    },
+    "fetch_profile": {
+        EnumGuardedMetric.DURATION_MEAN: 0.15,
+        EnumGuardedMetric.DURATION_P95: 0.40,
+    },
+}
+
+
+def demo_objective(name: str, pattern_id: str) -> ModelObjective:
+    """The default objective with the demo pattern ``name``'s margins."""
+    margins = DEMO_MARGINS.get(name, {})
+    defaults = ModelObjective(pattern_id=pattern_id)
+    return defaults.model_copy(
+        update={
+            "guardrails": tuple(
+                g.model_copy(update={"margin": margins.get(g.metric, g.margin)})
+                for g in defaults.guardrails
+            )
+        }
+    )

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from contracts.model_pattern_feedback import TAIL_FRACTIONS
+
 EXECUTION_COLUMNS = (
     "execution_id",
     "pattern_id",
@@ -39,12 +41,15 @@ _AGGREGATES = """
     coalesce(var_samp(q), 0) AS quality_var,
     count(user_rating)::int AS rating_n,
     coalesce(avg(user_rating), 0)::float8 AS rating_mean,
-    coalesce(var_samp(user_rating), 0)::float8 AS rating_var
+    coalesce(var_samp(user_rating), 0)::float8 AS rating_var,
+    count(cost_usd)::int AS cost_n,
+    coalesce(avg(cost_usd), 0)::float8 AS cost_mean,
+    coalesce(var_samp(cost_usd), 0)::float8 AS cost_var
 """
 
 _SCORED = """
     SELECT coalesce(version_id, $2) AS vid, duration_ms, status, user_rating, error_message,
-           (quality_results ->> 'score')::float8 AS q
+           cost_usd, (quality_results ->> 'score')::float8 AS q
     FROM hook_executions
 """
 
@@ -74,7 +79,10 @@ WITH arms AS ({_SCORED}
       AND started_at >= (  -- a scalar subquery: evaluated once, whatever the planner's stats
           SELECT min(started_at) FROM hook_executions
           WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4))
-SELECT vid AS version_id, {_AGGREGATES} FROM arms GROUP BY vid
+SELECT vid AS version_id, {_AGGREGATES},
+    percentile_disc(ARRAY[{", ".join(map(str, TAIL_FRACTIONS))}]::float8[])
+        WITHIN GROUP (ORDER BY duration_ms) AS duration_tail
+FROM arms GROUP BY vid
 """
 
 

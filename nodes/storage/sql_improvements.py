@@ -117,3 +117,32 @@ async def lock_for_lifecycle(
         list(improvement_ids),
     )
     return [_to_model(r) for r in rows]
+
+
+async def insert_look(
+    conn: asyncpg.Connection,
+    improvement_id: UUID,
+    correlation_id: UUID | None,
+    decision: str,
+    evidence: dict[str, Any],
+) -> int:
+    """The next look's evidence record; call under the pattern's lock (one writer)."""
+    look: int = await conn.fetchval(
+        "INSERT INTO improvement_looks (improvement_id, look, correlation_id, decision, evidence) "
+        "SELECT $1, coalesce(max(look), 0) + 1, $2, $3, $4 FROM improvement_looks "
+        "WHERE improvement_id = $1 RETURNING look",
+        improvement_id,
+        correlation_id,
+        decision,
+        evidence,
+    )
+    return look
+
+
+async def list_looks(conn: asyncpg.Connection, improvement_id: UUID) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT look, at, correlation_id, decision, evidence FROM improvement_looks "
+        "WHERE improvement_id = $1 ORDER BY look",
+        improvement_id,
+    )
+    return rows

@@ -9,26 +9,21 @@ import pytest
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_lineage_relation import EnumLineageRelation as R
-from contracts.enum_loop import EnumImprovementStatus, EnumImprovementType
+from contracts.enum_loop import EnumImprovementStatus
 from contracts.enum_version_status import EnumVersionStatus as S
 from contracts.model_improvement_lifecycle import EnumLifecycleEvent
 from contracts.model_onex_error import ModelOnexError
-from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
+from contracts.model_pattern_improvement import ModelProposal
 from contracts.model_pattern_version import ModelPatternVersion
 from contracts.model_rollback import ModelRollbackInput
 from tests import lifecycle
+from tests.factories import proposal
 from tests.lifecycle import ROLLBACK, STORE, decide, propose
 from tests.lineage.dags import version
 
 
 def _proposal(timeout: int) -> ModelProposal:
-    return ModelProposal(
-        generator="test",
-        improvement_type=EnumImprovementType.PERFORMANCE,
-        description=f"timeout {timeout}",
-        config_diff={"timeout": ModelConfigChange(old=10, new=timeout)},
-        expected_delta=0.2,
-    )
+    return proposal("timeout", 10, timeout)
 
 
 async def seed_history(conn: asyncpg.Connection, pattern: str = "p") -> list[str]:

@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from contracts.model_objective import EnumGuardedMetric, ModelGuardrail, ModelObjective
+from contracts.model_objective_store import ModelObjectiveSetInput
 from nodes.service import FeedbackLoopService
 from nodes.simulation.demo import route_traffic
 from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
@@ -16,6 +18,20 @@ from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
 # Recent, so that runs without ``as_of`` (the CLI's) see the traffic in their 7-day window.
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
 CYCLE = timedelta(hours=1)
+
+WIDE_MARGINS = tuple(
+    ModelGuardrail(metric=metric, margin=margin)
+    for metric, margin in (
+        (EnumGuardedMetric.SUCCESS_RATE, 0.20),
+        (EnumGuardedMetric.DURATION_MEAN, 1.0),
+        (EnumGuardedMetric.QUALITY_SCORE, 0.30),
+        (EnumGuardedMetric.USER_RATING, 2.0),
+        (EnumGuardedMetric.COST_USD, 1.0),
+    )
+)
+"""Guardrails loose enough to resolve on the few hundred executions per arm these mechanics
+tests route (no p95: its order-statistic bound needs a few hundred per arm alone). The decision
+rules themselves are tested in test_validator.py and measured by bench/decisions.py."""
 
 
 class Scenario:
@@ -27,8 +43,14 @@ class Scenario:
         self.service = FeedbackLoopService(pool=pool, allocation_ttl_s=0.0)
         self.cycle = 0
 
-    async def register(self) -> None:
+    async def register(self, guardrails: tuple[ModelGuardrail, ...] = WIDE_MARGINS) -> None:
         await self.service.register(self.pattern_id, self.config)
+        await self.service.set_objective(
+            ModelObjectiveSetInput(
+                objective=ModelObjective(pattern_id=self.pattern_id, guardrails=guardrails),
+                actor="test",
+            )
+        )
 
     @property
     def as_of(self) -> datetime:

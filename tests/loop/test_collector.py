@@ -11,10 +11,13 @@ import pytest
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_collect import ModelCollectInput
 from contracts.model_onex_error import ModelOnexError
+from contracts.model_pattern_feedback import TAIL_FRACTIONS
 from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.service import FeedbackLoopService
-from tests.factories import execution_rows
+from nodes.simulation.arms import arm_stats
+from tests.factories import execution_rows, proposal
+from tests.lifecycle import propose
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -27,6 +30,9 @@ async def test_window_aggregates_match_numpy(pool: asyncpg.Pool) -> None:
     for row in unversioned[:40]:
         row["error_message"] = "503 upstream unavailable"
         row["status"] = "error"
+    for i, row in enumerate(versioned):
+        if i % 3:  # many hooks log no cost: only the rows that have one count
+            row["cost_usd"] = 0.001 * (1 + i % 7)
     await FeedbackLoopService(pool=pool).ingest(versioned + unversioned + too_old)
 
     window = [r for r in versioned + unversioned if r["started_at"] > NOW - timedelta(days=7)]
@@ -51,6 +57,11 @@ async def test_window_aggregates_match_numpy(pool: asyncpg.Pool) -> None:
     )
     assert stats.quality_mean == pytest.approx(scores.mean(), rel=1e-12)
     assert stats.rating_var == pytest.approx(ratings.var(ddof=1), rel=1e-9)
+    costs = np.array([r["cost_usd"] for r in window if r.get("cost_usd") is not None])
+    assert stats.cost_n == len(costs) and 0 < len(costs) < len(window)
+    assert (stats.cost_mean, stats.cost_var) == pytest.approx(
+        (costs.mean(), costs.var(ddof=1)), rel=1e-9
+    )
     assert stats.top_errors[0].message == "503 upstream unavailable"
     assert stats.top_errors[0].count == sum(
         r.get("error_message") == "503 upstream unavailable" for r in window
@@ -65,3 +76,48 @@ async def test_unknown_pattern_is_a_clear_error(pool: asyncpg.Pool) -> None:
                 conn, ModelCollectInput(pattern_id="nope", time_window_days=7)
             )
     assert exc.value.code is EnumErrorCode.NOT_FOUND and "register it first" in exc.value.message
+
+
+async def test_experiment_arms_carry_duration_order_statistics(pool: asyncpg.Pool) -> None:
+    """``duration_tail[i]`` is X_(ceil(f_i n)) of the arm's sorted durations (percentile_disc),
+    what the p95 guardrail reads its order-statistic bounds from."""
+    service = FeedbackLoopService(pool=pool)
+    await service.register("api_debug", {"timeout_ms": 100})
+    async with pool.acquire() as conn:
+        (improvement,) = await propose(conn, "api_debug", [proposal()])
+    candidate = improvement.candidate_version_id
+    assert candidate is not None
+    rows = execution_rows(700, version_id="api_debug@1.0.0", seed=4, now=NOW) + execution_rows(
+        333, version_id=candidate, seed=5, now=NOW
+    )
+    await service.ingest(rows)
+    async with pool.acquire() as conn:
+        out = await NodeExecutionCollectorEffect(NodeLineageStoreEffect()).collect(
+            conn, ModelCollectInput(pattern_id="api_debug", time_window_days=7, as_of=NOW)
+        )
+    (experiment,) = out.experiments
+    first = min(r["started_at"] for r in rows if r["version_id"] == candidate)
+    arms = ((experiment.control, "api_debug@1.0.0"), (experiment.candidate, candidate))
+    for arm, version_id in arms:
+        # Both arms count from the candidate's first execution.
+        ordered = np.sort(
+            [r["duration_ms"] for r in rows
+             if r["version_id"] == version_id and r["started_at"] >= first]
+        )  # fmt: skip
+        assert arm.n == len(ordered) and len(arm.duration_tail) == len(TAIL_FRACTIONS)
+        ranks = np.ceil(np.asarray(TAIL_FRACTIONS) * len(ordered) - 1e-9).astype(int)
+        assert arm.duration_tail == pytest.approx(tuple(ordered[ranks - 1]), rel=1e-12)
+        # The in-process twin the decision bench uses gives the same statistics.
+        mine = [r for r in rows if r["version_id"] == version_id and r["started_at"] >= first]
+        twin = arm_stats(
+            version_id,
+            [r["duration_ms"] for r in mine],
+            [r["status"] == "success" for r in mine],
+            quality=[r["quality_results"]["score"] for r in mine],
+            ratings=[r["user_rating"] for r in mine],
+            costs=[r.get("cost_usd", np.nan) for r in mine],
+        )
+        skip = {"top_errors", "timeouts", "version_id"}
+        collected = arm.model_dump(exclude=skip)
+        for field, value in twin.model_dump(exclude=skip).items():
+            assert collected[field] == pytest.approx(value, rel=1e-9, abs=1e-12), field

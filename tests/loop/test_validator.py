@@ -1,48 +1,45 @@
-"""The validate compute node's decision rules, on summary statistics of known samples."""
+"""The validate compute node's decision rules, on arms built from simulated samples exactly as
+the collector's SQL would summarise them (``nodes.simulation.arms``)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import numpy as np
 import pytest
 
-from contracts.enum_loop import EnumDecision, EnumFeedbackType, EnumImprovementType, EnumMetric
+from contracts.enum_loop import EnumDecision, EnumGuardrailVerdict, EnumImprovementType
+from contracts.model_objective import EnumGuardedMetric, ModelGuardrail, ModelObjective
 from contracts.model_pattern_feedback import ModelArmStats
 from contracts.model_validation import ModelExperiment, ModelValidateInput, ModelValidationResult
 from nodes.compute.node_improvement_validator_compute import NodeImprovementValidatorCompute
-from nodes.stats import always_valid_p_value, holm
+from nodes.simulation.arms import arm_stats
+from nodes.stats import always_valid_p_value, contrast_confidence_sequence
 
-RNG_SEED = 5
+G = EnumGuardedMetric
+V = EnumGuardrailVerdict
 
 
-def arm(
+def sample(
     vid: str,
-    durations: np.ndarray,
+    n: int,
     *,
-    success_rate: float = 0.99,
-    quality: np.ndarray | None = None,
+    median: float = 200.0,
+    sigma: float = 0.8,
+    failure: float = 0.05,
+    quality: float = 0.80,
+    cost: float | None = 0.01,
+    seed: int = 1,
 ) -> ModelArmStats:
-    n = len(durations)
-    logs = np.log1p(durations)
-    q = quality if quality is not None else np.full(n, 0.8) + np.linspace(-0.05, 0.05, n)
-    return ModelArmStats(
-        version_id=vid,
-        n=n,
-        successes=round(success_rate * n),
-        duration_mean=float(durations.mean()),
-        duration_var=float(durations.var(ddof=1)),
-        log_duration_mean=float(logs.mean()),
-        log_duration_var=float(logs.var(ddof=1)),
-        duration_p50=float(np.median(durations)),
-        quality_n=len(q),
-        quality_mean=float(q.mean()),
-        quality_var=float(q.var(ddof=1)),
-    )
-
-
-def durations(n: int, median: float, seed: int = RNG_SEED) -> np.ndarray:
-    return median * np.exp(0.5 * np.random.default_rng(seed).standard_normal(n))
+    """Lognormal durations, Bernoulli failures, quality N(q, 0.1) on successes, cost with CV
+    0.5 (or none logged)."""
+    rng = np.random.default_rng(seed)
+    durations = median * np.exp(sigma * rng.standard_normal(n))
+    ok = rng.random(n) >= failure
+    q = np.where(ok, rng.normal(quality, 0.10, n), np.nan)
+    costs = None if cost is None else cost * rng.lognormal(-0.5 * 0.47**2, 0.47, n)
+    return arm_stats(vid, durations, ok, quality=q, costs=costs)
 
 
 def validate(
@@ -50,129 +47,218 @@ def validate(
     candidate: ModelArmStats,
     *,
     kind: EnumImprovementType = EnumImprovementType.PERFORMANCE,
-    feedback_type: EnumFeedbackType = EnumFeedbackType.PERFORMANCE,
+    objective: ModelObjective | None = None,
     threshold: float = 0.95,
     share: float = 0.5,
-    previous: float | None = None,
     min_n: int = 30,
+    age_days: float = 1.0,
+    others: int = 0,
 ) -> ModelValidationResult:
+    experiment = ModelExperiment(
+        improvement_id=uuid.uuid4(),
+        improvement_type=kind,
+        control=control,
+        candidate=candidate,
+        expected_traffic_share=share,
+        age_days=age_days,
+    )
     contract = ModelValidateInput(
-        experiments=[
-            ModelExperiment(
-                improvement_id=uuid.uuid4(),
-                improvement_type=kind,
-                control=control,
-                candidate=candidate,
-                expected_traffic_share=share,
-                previous_p_value=previous,
-            )
-        ],
-        feedback_type=feedback_type,
+        experiments=[experiment] * (1 + others),
+        objective=objective or ModelObjective(pattern_id="p"),
         significance_level=0.05,
         auto_apply_threshold=threshold,
         min_sample_size=min_n,
     )
-    (result,) = NodeImprovementValidatorCompute().validate(contract).results
-    return result
+    return NodeImprovementValidatorCompute().validate(contract).results[0]
+
+
+def verdicts(result: ModelValidationResult) -> dict[EnumGuardedMetric, EnumGuardrailVerdict]:
+    return {g.metric: g.verdict for g in result.guardrails}
 
 
 def test_too_few_executions_keeps_collecting() -> None:
-    r = validate(arm("p@1", durations(29, 100)), arm("p@2", durations(400, 50, 6)))
+    r = validate(sample("p@1", 29), sample("p@2", 400, median=100, seed=2))
     assert r.decision is EnumDecision.CONTINUE and "30 needed" in r.reason
-    assert r.p_value is None and not r.tests
 
 
-def test_clearly_faster_candidate_is_applied_with_the_right_numbers() -> None:
-    control, candidate = durations(400, 100), durations(400, 80, 6)
-    c, t = arm("p@1.0.0", control), arm("p@1.1.0", candidate)
-    r = validate(c, t)
-    assert r.decision is EnumDecision.APPLY and r.significant and r.metric is EnumMetric.DURATION_MS
-    expected_p = always_valid_p_value(
-        c.n, c.log_duration_mean, c.log_duration_var, t.n, t.log_duration_mean, t.log_duration_var
-    )
-    assert r.p_value == pytest.approx(float(expected_p), rel=1e-12)
-    assert r.confidence == pytest.approx(min(1 - float(expected_p), 0.99))
-    delta = (control.mean() - candidate.mean()) / control.mean()
-    assert r.performance_delta == pytest.approx(delta, rel=1e-9)
-    (main,) = [x for x in r.tests if x.metric is EnumMetric.DURATION_MS]
-    assert main.better and not main.worse and main.delta_ci_low < delta < main.delta_ci_high
-    assert 0 < main.power <= 1
-
-
-def test_below_auto_apply_threshold_waits_for_review() -> None:
-    r = validate(
-        arm("p@1", durations(400, 100)), arm("p@2", durations(400, 80, 6)), threshold=0.999
-    )
-    assert r.decision is EnumDecision.REVIEW and r.significant
-    assert "approve or reject" in r.reason
+def test_clearly_faster_candidate_is_applied_with_the_numbers_that_decided() -> None:
+    control, candidate = sample("p@1", 4000), sample("p@2", 4000, median=120, seed=2)
+    r = validate(control, candidate)
+    assert r.decision is EnumDecision.APPLY and r.significant
+    assert verdicts(r)[G.USER_RATING] is V.NOT_MEASURED  # no ratings logged: does not block
+    assert all(v is V.NON_INFERIOR for m, v in verdicts(r).items() if m is not G.USER_RATING)
+    assert r.statistic.startswith("mean duration_ms")
+    relative = 1 - candidate.duration_mean / control.duration_mean
+    assert r.performance_delta == pytest.approx(relative, rel=1e-12)
+    p = always_valid_p_value(
+        control.n, control.duration_mean, control.duration_var,
+        candidate.n, candidate.duration_mean, candidate.duration_var,
+    )  # fmt: skip
+    assert r.p_value == pytest.approx(float(p), rel=1e-12)
+    assert r.confidence == pytest.approx(min(1 - float(p), 0.99))
+    cs = contrast_confidence_sequence(
+        control.n, control.duration_mean, control.duration_var,
+        candidate.n, candidate.duration_mean, candidate.duration_var, alpha=0.05,
+    )  # fmt: skip
+    # The CI shown is the always-valid sequence that decided, as a relative change (+ faster).
+    assert r.delta_ci_low == pytest.approx(-float(cs.high) / control.duration_mean)
+    assert r.delta_ci_high == pytest.approx(-float(cs.low) / control.duration_mean)
+    assert r.delta_ci_low is not None and r.delta_ci_low < r.performance_delta
 
 
 def test_auto_apply_needs_confidence_strictly_above_the_threshold() -> None:
-    """Confidence is capped at 0.99, so a threshold of 0.99 sends every win to review."""
-    control, candidate = arm("p@1", durations(400, 100)), arm("p@2", durations(400, 50, 6))
-    capped = validate(control, candidate, threshold=0.98)
-    assert capped.decision is EnumDecision.APPLY and capped.confidence == 0.99
-    r = validate(control, candidate, threshold=0.99)
-    assert r.decision is EnumDecision.REVIEW and r.significant and r.confidence == 0.99
-    assert "confidence 0.990 <= auto-apply threshold 0.99" in r.reason
+    control, candidate = sample("p@1", 4000), sample("p@2", 4000, median=120, seed=2)
+    assert validate(control, candidate, threshold=0.98).decision is EnumDecision.APPLY
+    capped = validate(control, candidate, threshold=0.99)  # confidence is capped at 0.99
+    assert capped.decision is EnumDecision.REVIEW and capped.confidence == 0.99
+    assert "approve or reject" in capped.reason
 
 
 def test_significantly_slower_candidate_is_rejected() -> None:
-    r = validate(arm("p@1", durations(400, 80)), arm("p@2", durations(400, 100, 6)))
-    assert r.decision is EnumDecision.REJECT and "significantly worse" in r.reason
-    assert r.performance_delta < 0
+    r = validate(sample("p@1", 3000), sample("p@2", 3000, median=300, seed=2))
+    assert r.decision is EnumDecision.REJECT and r.reason.startswith("significantly worse")
 
 
-def test_guardrail_regression_blocks_a_faster_candidate() -> None:
-    control = arm("p@1", durations(1000, 100))
-    candidate = arm("p@2", durations(1000, 80, 6), success_rate=0.90)
+def test_a_faster_median_with_a_heavier_tail_is_not_applied() -> None:
+    """Median 10 % faster, sigma 0.8 -> 1.3: the mean users wait is +52 %, the p95 far worse."""
+    r = validate(sample("p@1", 5000), sample("p@2", 5000, median=180, sigma=1.3, seed=2))
+    assert r.decision is EnumDecision.REJECT
+    assert r.performance_delta < 0  # reported on the statistic that decided: the mean
+    assert verdicts(r)[G.DURATION_P95] is V.INFERIOR
+
+
+def test_faster_but_flakier_is_rejected_on_the_success_rate_guardrail() -> None:
+    control = sample("p@1", 6000)
+    candidate = sample("p@2", 6000, median=160, failure=0.09, seed=2)
     r = validate(control, candidate)
-    assert r.decision is EnumDecision.REJECT and "guardrail regressed" in r.reason
-    assert "success_rate" in r.reason
+    assert r.decision is EnumDecision.REJECT and "success_rate" in r.reason
+    assert verdicts(r)[G.SUCCESS_RATE] is V.INFERIOR
 
 
-def test_reliability_proposal_is_judged_on_success_rate_not_latency() -> None:
-    control = arm("p@1", durations(1000, 80), success_rate=0.90)
-    candidate = arm("p@2", durations(1000, 100, 6), success_rate=0.99)
+def test_more_reliable_but_much_slower_is_rejected_on_the_duration_guardrail() -> None:
+    control = sample("p@1", 6000, failure=0.05)
+    candidate = sample("p@2", 6000, median=260, failure=0.03, seed=2)
     r = validate(control, candidate, kind=EnumImprovementType.RELIABILITY)
-    assert r.metric is EnumMetric.SUCCESS_RATE
-    assert r.decision is EnumDecision.APPLY
-    assert r.performance_delta == pytest.approx(0.99 / 0.90 - 1)
+    assert r.decision is EnumDecision.REJECT
+    assert verdicts(r)[G.DURATION_MEAN] is V.INFERIOR
+
+
+def test_an_unmeasured_guardrail_blocks_only_when_required() -> None:
+    control = sample("p@1", 4000, cost=None)
+    candidate = sample("p@2", 4000, median=120, cost=None, seed=2)
+    r = validate(control, candidate)
+    assert r.decision is EnumDecision.APPLY and verdicts(r)[G.COST_USD] is V.NOT_MEASURED
+    strict = ModelObjective(
+        pattern_id="p",
+        guardrails=(ModelGuardrail(metric=G.COST_USD, margin=0.1, required=True),),
+    )
+    held = validate(control, candidate, objective=strict)
+    assert held.decision is EnumDecision.CONTINUE and "cost_usd" in held.reason
+
+
+def test_an_unresolved_guardrail_says_how_much_traffic_it_needs() -> None:
+    """At 300 per arm a 2-point margin on a 5 % failure rate cannot be shown yet; the sample
+    it reports is enough: with the same rates at that n the guardrail resolves."""
+    control = sample("p@1", 300)
+    candidate = sample("p@2", 300, median=100, seed=2)
+    r = validate(control, candidate)
+    check = next(g for g in r.guardrails if g.metric is G.SUCCESS_RATE)
+    assert r.decision is EnumDecision.CONTINUE and check.verdict is V.UNRESOLVED
+    assert check.needed_per_arm is not None and 300 < check.needed_per_arm < 20_000
+    n = check.needed_per_arm
+    scaled = {
+        "control": control.model_copy(
+            update={"n": n, "successes": round(control.success_rate * n)}
+        ),
+        "candidate": candidate.model_copy(
+            update={"n": n, "successes": round(candidate.success_rate * n)}
+        ),
+    }
+    again = validate(scaled["control"], scaled["candidate"])
+    assert verdicts(again)[G.SUCCESS_RATE] is not V.UNRESOLVED
 
 
 def test_equal_arms_with_much_data_are_futile() -> None:
-    r = validate(arm("p@1", durations(20_000, 100)), arm("p@2", durations(20_000, 100, 6)))
-    assert r.decision is EnumDecision.REJECT and r.reason.startswith("futile")
-    assert not r.significant
+    """Futile once even the optimistic end of the always-valid CI is below the effect worth
+    keeping; before that the test goes on."""
+    control, candidate = sample("p@1", 9000), sample("p@2", 9000, seed=2)
+    r = validate(control, candidate)
+    assert r.decision is EnumDecision.CONTINUE and r.delta_ci_high is not None
+    assert 0.02 < r.delta_ci_high < 0.05
+    wants_five = ModelObjective(pattern_id="p", min_relative_effect=0.05)
+    futile = validate(control, candidate, objective=wants_five)
+    assert futile.decision is EnumDecision.REJECT and futile.reason.startswith("futile")
 
 
-def test_equal_arms_with_little_data_keep_testing() -> None:
-    # Identical samples: the CI is wide on both sides of 0, so improvement is still possible.
-    r = validate(arm("p@1", durations(100, 100)), arm("p@2", durations(100, 100)))
-    assert r.decision is EnumDecision.CONTINUE and "not significant yet" in r.reason
+def test_the_horizon_ends_an_undecided_experiment() -> None:
+    control, candidate = sample("p@1", 500), sample("p@2", 500, median=196, seed=2)
+    assert validate(control, candidate).decision is EnumDecision.CONTINUE
+    short = ModelObjective(pattern_id="p", horizon_per_arm=400)
+    ended = validate(control, candidate, objective=short)
+    assert ended.decision is EnumDecision.INCONCLUSIVE and ended.horizon_per_arm == 400
+    old = validate(control, candidate, age_days=29)
+    assert old.decision is EnumDecision.INCONCLUSIVE and "28 days" in old.reason
+
+
+def test_the_planned_horizon_is_capped_and_grows_with_tighter_margins() -> None:
+    control, candidate = sample("p@1", 500), sample("p@2", 500, median=196, seed=2)
+    assert validate(control, candidate).horizon_per_arm == 10_000  # 2 % on latency: far more
+
+    def horizon(**objective: Any) -> int:
+        r = validate(control, candidate, objective=ModelObjective(pattern_id="p", **objective))
+        assert r.horizon_per_arm is not None
+        return r.horizon_per_arm
+
+    alone = horizon(min_relative_effect=0.5, guardrails=())
+    assert 10 < alone < 500  # a 50 % effect shows quickly
+    loose, tight = (
+        horizon(
+            min_relative_effect=0.5,
+            guardrails=(ModelGuardrail(metric=G.SUCCESS_RATE, margin=margin),),
+        )
+        for margin in (0.05, 0.02)
+    )
+    assert alone <= loose < tight <= 10_000  # a tighter margin needs more traffic
 
 
 def test_sample_ratio_mismatch_decides_nothing() -> None:
-    r = validate(arm("p@1", durations(800, 100)), arm("p@2", durations(200, 50, 6)))
+    r = validate(sample("p@1", 4000), sample("p@2", 3000, median=100, seed=2))
     assert r.decision is EnumDecision.CONTINUE and "sample ratio mismatch" in r.reason
-    ok = validate(arm("p@1", durations(800, 100)), arm("p@2", durations(200, 50, 6)), share=0.2)
-    assert ok.decision is EnumDecision.APPLY
 
 
-def test_previous_look_p_value_is_a_running_minimum() -> None:
-    c, t = arm("p@1", durations(100, 100)), arm("p@2", durations(100, 97, 6))
-    fresh = validate(c, t)
-    carried = validate(c, t, previous=0.2)
-    assert fresh.p_value is not None and fresh.p_value > 0.2
-    assert carried.p_value == 0.2
+def test_several_candidates_share_alpha() -> None:
+    """A win significant at 0.05 but not at 0.05 / 3 is not applied while three candidates
+    are tested at once."""
+    control = sample("p@1", 1500, sigma=0.6)
+    for median in np.linspace(190, 150, 41):
+        candidate = sample("p@2", 1500, median=float(median), sigma=0.6, seed=2)
+        alone = validate(control, candidate, threshold=0.5)
+        if alone.p_value is not None and 0.05 / 3 < alone.p_value < 0.05:
+            break
+    else:
+        pytest.fail("no candidate with 0.05/3 < p < 0.05 on the grid")
+    assert alone.significant or alone.decision is EnumDecision.CONTINUE
+    crowded = validate(control, candidate, threshold=0.5, others=2)
+    assert not crowded.significant and crowded.decision is not EnumDecision.APPLY
 
 
-def test_feedback_type_all_holm_corrects_every_metric() -> None:
-    c = arm("p@1", durations(400, 100))
-    t = arm("p@2", durations(400, 80, 6))
-    r = validate(c, t, feedback_type=EnumFeedbackType.ALL)
-    metrics = [x.metric for x in r.tests]
-    assert EnumMetric.DURATION_MS in metrics and EnumMetric.SUCCESS_RATE in metrics
-    raw = [x.p_value for x in r.tests]
-    assert [x.adjusted_p_value for x in r.tests] == pytest.approx(list(holm(raw)))
-    assert r.p_value == next(x.adjusted_p_value for x in r.tests if x.metric is r.metric)
+def test_a_declared_primary_metric_is_what_every_proposal_must_win_on() -> None:
+    control = sample("p@1", 4000, quality=0.80)
+    candidate = sample("p@2", 4000, median=120, quality=0.80, seed=2)
+    objective = ModelObjective.model_validate(
+        {"pattern_id": "p", "primary_metric": "quality_score"}
+    )
+    r = validate(control, candidate, objective=objective)
+    assert r.metric.value == "quality_score" and r.decision is not EnumDecision.APPLY
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ({"sigma": 0.8}, V.NON_INFERIOR),
+        ({"sigma": 1.2}, V.INFERIOR),
+    ],
+)
+def test_p95_guardrail_reads_order_statistic_bounds(case: dict[str, Any], expected: V) -> None:
+    r = validate(sample("p@1", 8000), sample("p@2", 8000, median=200, seed=2, **case))
+    assert verdicts(r)[G.DURATION_P95] is expected

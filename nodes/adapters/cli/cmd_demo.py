@@ -25,7 +25,10 @@ def register(commands: Any) -> None:
     )
     demo.add_argument("--cycles", type=int, default=10, help="scheduled cycles (default 10)")
     demo.add_argument(
-        "--requests", type=int, default=300, help="requests per pattern per cycle (default 300)"
+        "--requests",
+        type=int,
+        default=1000,
+        help="requests per pattern per cycle (default 1000)",
     )
     demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
     demo.add_argument(

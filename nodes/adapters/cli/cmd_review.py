@@ -9,6 +9,7 @@ from uuid import UUID
 
 from contracts.enum_loop import EnumImprovementStatus
 from contracts.model_pattern_improvement import ModelPatternImprovement
+from contracts.model_validation import ModelImprovementLook
 from nodes.adapters.cli.context import CliContext
 
 
@@ -33,6 +34,14 @@ def register(commands: Any) -> None:
         action="append",
         choices=[s.value for s in EnumImprovementStatus],
         help="repeatable (default: validated and testing)",
+    )
+    listing.add_argument(
+        "--show",
+        type=_improvement_id,
+        metavar="ID",
+        help="one improvement with the evidence of every look: the winning metric's estimate "
+        "and always-valid CI, and per guardrail its bound, margin, verdict and the executions "
+        "per arm it still needs",
     )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(handler=_list)
@@ -69,7 +78,62 @@ def _row(i: ModelPatternImprovement) -> str:
     )
 
 
+def _look_lines(look: ModelImprovementLook) -> list[str]:
+    r = look.result
+    lines = [
+        f"look {look.look} at {look.at:%Y-%m-%d %H:%M:%S} UTC: {r.decision.value} "
+        f"({r.n_control} control / {r.n_candidate} candidate executions"
+        + (f", horizon {r.horizon_per_arm} per arm" if r.horizon_per_arm else "")
+        + ")",
+        f"  {r.reason}",
+    ]
+    if r.statistic:
+        ci = (
+            f" (always-valid CI {r.delta_ci_low:+.1%} to {r.delta_ci_high:+.1%})"
+            if r.delta_ci_low is not None and r.delta_ci_high is not None
+            else ""
+        )
+        p = f", p={r.p_value:.3g}" if r.p_value is not None else ""
+        lines.append(f"  wins on {r.statistic}: {r.performance_delta:+.1%}{ci}{p}")
+    if r.guardrails:
+        lines.append(
+            f"  {'guardrail':<15} {'worse by':>10} {'bound':>22} {'margin':>9}  "
+            f"{'verdict':<13} needs/arm"
+        )
+    for g in r.guardrails:
+        bound = (
+            f"{g.amount(g.worse_by_low)} .. {g.amount(g.worse_by_high)}"
+            if g.worse_by_low is not None or g.worse_by_high is not None
+            else "-"
+        )
+        margin = g.amount(g.margin).lstrip("+")
+        lines.append(
+            f"  {g.metric.value:<15} {g.amount(g.worse_by):>10} {bound:>22} {margin:>9}  "
+            f"{g.verdict.value + (' *' if g.required else ''):<13} "
+            f"{g.needed_per_arm if g.needed_per_arm is not None else '-'}"
+            + (f"  {g.note}" if g.note else "")
+        )
+    return lines
+
+
+async def _show(args: argparse.Namespace, ctx: CliContext) -> int:
+    improvement, looks = await ctx.service().improvement(args.show)
+    if args.json:
+        print(improvement.model_dump_json())
+        for look in looks:
+            print(look.model_dump_json())
+        return 0
+    print(_row(improvement))
+    for look in looks:
+        print("\n".join(_look_lines(look)))
+    if not looks:
+        print("no looks yet")
+    return 0
+
+
 async def _list(args: argparse.Namespace, ctx: CliContext) -> int:
+    if args.show is not None:
+        return await _show(args, ctx)
     statuses = [EnumImprovementStatus(s) for s in args.status or ("validated", "testing")]
     found = await ctx.service().improvements(args.pattern, statuses)
     if args.json:

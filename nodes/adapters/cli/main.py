@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 import structlog
+from pydantic import ValidationError
 
 from contracts.model_onex_error import ModelOnexError
 from nodes.adapters.cli.context import CliContext
@@ -23,6 +24,7 @@ COMMAND_MODULES = (
     "nodes.adapters.cli.cmd_lineage",
     "nodes.adapters.cli.cmd_versions",
     "nodes.adapters.cli.cmd_rollback",
+    "nodes.adapters.cli.cmd_objective",
     "nodes.adapters.cli.cmd_demo",
 )
 
@@ -83,6 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run(args))
     except ModelOnexError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        print(f"error: {where + ': ' if where else ''}{first['msg']}", file=sys.stderr)
         return EXIT_FAILED
     except DRIVER_ERRORS as exc:
         structlog.get_logger(__name__).error("database_error", error=str(exc))

@@ -1,0 +1,61 @@
+"""A pattern's objective, stored as versions: every change is a new row plus an audit row in
+one transaction, under the pattern's lock. A pattern without a stored objective has the
+defaults (``ModelObjective(pattern_id=...)``), so nothing needs configuring to start."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.model_objective import ModelObjective
+from contracts.model_objective_store import ModelObjectiveSetInput, ModelObjectiveSetOutput
+from contracts.model_onex_error import ModelOnexError
+from nodes.storage import sql_lineage, sql_objectives
+from nodes.storage.locks import lock_pattern_for_transaction
+from nodes.storage.sql_audit import write_audit
+
+_UNVERSIONED = {"pattern_id", "version"}
+
+
+def _from_row(pattern_id: str, row: asyncpg.Record) -> ModelObjective:
+    return ModelObjective.model_validate(
+        {**row["body"], "pattern_id": pattern_id, "version": row["version"]}
+    )
+
+
+class NodeObjectiveStoreEffect:
+    async def get(self, conn: asyncpg.Connection, pattern_id: str) -> ModelObjective:
+        """The newest stored version, else the defaults (version 1, not stored)."""
+        row = await sql_objectives.latest(conn, pattern_id)
+        return ModelObjective(pattern_id=pattern_id) if row is None else _from_row(pattern_id, row)
+
+    async def history(self, conn: asyncpg.Connection, pattern_id: str) -> list[ModelObjective]:
+        return [_from_row(pattern_id, r) for r in await sql_objectives.history(conn, pattern_id)]
+
+    async def set(
+        self, conn: asyncpg.Connection, contract: ModelObjectiveSetInput
+    ) -> ModelObjectiveSetOutput:
+        pattern_id = contract.objective.pattern_id
+        body = contract.objective.model_dump(mode="json", exclude=_UNVERSIONED)
+        async with conn.transaction():
+            await lock_pattern_for_transaction(conn, pattern_id)
+            if not await sql_lineage.fetch_versions(conn, pattern_id):
+                raise ModelOnexError(
+                    EnumErrorCode.NOT_FOUND, f"no pattern {pattern_id!r}: register it first"
+                )
+            current = await sql_objectives.latest(conn, pattern_id)
+            if current is not None and current["body"] == body:
+                return ModelObjectiveSetOutput(
+                    objective=_from_row(pattern_id, current), changed=False
+                )
+            version = await sql_objectives.insert_next(conn, pattern_id, body, contract.actor)
+            await write_audit(
+                conn,
+                actor=contract.actor,
+                action="objective",
+                pattern_id=pattern_id,
+                reason=contract.reason,
+                details={"version": version, **body},
+            )
+        stored = contract.objective.model_copy(update={"version": version})
+        return ModelObjectiveSetOutput(objective=stored, changed=True)
