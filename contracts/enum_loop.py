@@ -36,6 +36,7 @@ class EnumImprovementStatus(StrEnum):
     APPLIED = "applied"
     REJECTED = "rejected"
     INCONCLUSIVE = "inconclusive"  # reached its horizon undecided: traffic 0, slot freed
+    BLOCKED = "blocked"  # arms not comparable (sample ratio, logging): traffic 0 until a human
 
 
 class EnumRiskLevel(StrEnum):
@@ -67,6 +68,7 @@ class EnumDecision(StrEnum):
     REJECT = "reject"  # significantly worse, worse than a guardrail's margin, or futile
     CONTINUE = "continue"  # not enough evidence yet: keep testing
     INCONCLUSIVE = "inconclusive"  # the horizon came without a decision: stop testing
+    BLOCK = "block"  # the arms are not comparable: stop traffic until a person looks
 
 
 class EnumGuardrailVerdict(StrEnum):

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.model_exposure import ModelExposureWindow
 from contracts.model_objective import ModelObjective
 from contracts.model_pattern_feedback import ModelArmStats
 from contracts.model_pattern_improvement import ModelPatternImprovement
@@ -31,6 +32,9 @@ class ModelCandidateExperiment(BaseModel):
     improvement: ModelPatternImprovement
     control: ModelArmStats
     candidate: ModelArmStats
+    exposure: ModelExposureWindow | None = Field(
+        default=None, description="what assign() recorded for both arms (None: nothing yet)"
+    )
 
 
 class ModelCollectOutput(BaseModel):

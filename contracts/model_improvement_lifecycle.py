@@ -44,6 +44,8 @@ class EnumLifecycleEvent(StrEnum):
     REJECT = "reject"  # worse, futile, a guardrail regressed, or a human said no
     SUPERSEDE = "supersede"  # the active version changed under an open improvement
     CONCLUDE = "conclude"  # the horizon came without a decision: inconclusive
+    BLOCK = "block"  # the arms stopped being comparable: no traffic until a person looks
+    RESUME = "resume"  # a person acknowledged the flag: testing again, checks start anew
 
 
 class ModelDecisionEvidence(BaseModel):
@@ -145,6 +147,9 @@ class ModelIntentUpdateImprovement(BaseModel):
     status: EnumImprovementStatus
     evidence: ModelDecisionEvidence
     correlation_id: UUID | None = None
+    new_check_epoch: bool = Field(
+        default=False, description="restart the sample-ratio and completeness checks from now"
+    )
 
 
 class ModelIntentSetVersionStatus(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -64,6 +65,9 @@ class ModelPatternImprovement(BaseModel):
     performance_delta: float | None = None
     decision_reason: str | None = None
     correlation_id: UUID | None = None
+    srm_epoch_at: datetime | None = Field(
+        default=None, description="when a person last lifted a block; checks count from here"
+    )
 
     @property
     def metric(self) -> EnumMetric:

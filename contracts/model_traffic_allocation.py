@@ -16,10 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 _SCALE = float(2**64)
 
 
+def _hash64(text: str) -> int:
+    """Stable forever (blake2b is not salted per process, unlike hash()); unsigned 64 bits."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
 def unit_position(pattern_id: str, unit_key: str) -> float:
-    """Uniform in [0, 1), stable forever (blake2b is not salted per process, unlike hash())."""
-    digest = hashlib.blake2b(f"{pattern_id}\x1f{unit_key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / _SCALE
+    """Uniform in [0, 1), the same in every process, machine and restart."""
+    return _hash64(f"{pattern_id}\x1f{unit_key}") / _SCALE
+
+
+def unit_hash(pattern_id: str, unit_key: str) -> int:
+    """The unit as a signed 64-bit key (PostgreSQL bigint), for counting distinct units."""
+    return _hash64(f"{pattern_id}\x1f{unit_key}") - 2**63
 
 
 class ModelAllocationRequest(BaseModel):
@@ -48,6 +57,13 @@ class ModelTrafficAllocation(BaseModel):
         return cls(
             pattern_id=pattern_id, version_ids=tuple(v for v, _ in live), bounds=tuple(bounds)
         )
+
+    @property
+    def fingerprint(self) -> int:
+        """The split as a signed 64-bit key: equal for equal splits, so distinct units can be
+        counted per split (a sample-ratio test needs one set of expected shares)."""
+        parts = ",".join(f"{v}={b!r}" for v, b in zip(self.version_ids, self.bounds, strict=True))
+        return _hash64(f"{self.pattern_id}\x1f{parts}") - 2**63
 
     def choose(self, unit_key: str) -> str:
         position = unit_position(self.pattern_id, unit_key)

@@ -13,6 +13,7 @@ from contracts.enum_loop import (
     EnumImprovementType,
     EnumMetric,
 )
+from contracts.model_exposure import ModelExposureWindow
 from contracts.model_objective import RELATIVE_MARGIN, EnumGuardedMetric, ModelObjective
 from contracts.model_pattern_feedback import ModelArmStats
 
@@ -35,6 +36,9 @@ class ModelExperiment(BaseModel):
         default=None, ge=0, le=1, description="always-valid p-value at the previous look"
     )
     age_days: float = Field(default=0.0, ge=0, description="since the candidate started")
+    exposure: ModelExposureWindow | None = Field(
+        default=None, description="assign()'s record of both arms; None: check logged counts"
+    )
 
 
 class ModelValidateInput(BaseModel):
@@ -142,6 +146,7 @@ class ModelValidateOutput(BaseModel):
             EnumDecision.REVIEW: 1,
             EnumDecision.REJECT: 2,
             EnumDecision.INCONCLUSIVE: 2,
+            EnumDecision.BLOCK: 2,
             EnumDecision.CONTINUE: 2,
         }
         return min(

@@ -49,6 +49,7 @@ from contracts.enum_loop import (
     EnumGuardrailVerdict,
     EnumMetric,
 )
+from contracts.model_exposure import ModelExposureWindow
 from contracts.model_objective import (
     MAX_HORIZON_PER_ARM,
     RELATIVE_MARGIN,
@@ -73,11 +74,14 @@ from nodes.stats import (
     one_sided_level,
     proportion_confidence_sequence,
     quantile_rank_bounds,
-    sample_ratio_mismatch,
+    sequential_srm,
 )
 
 MAX_CONFIDENCE = 0.99
-SRM_THRESHOLD = 0.001
+SRM_P = 0.001
+"""Flag level of the sample-ratio and completeness checks: a flag stops the experiment until a
+person looks, so it must be rare when nothing is wrong (A/A false blocks), and always-valid, as
+it is checked at every look."""
 TAIL_QUANTILE = 0.95
 _Z_POWER = 0.8416212335729143  # the standard normal's 80 % quantile: plans aim at 80 % power
 _NEEDED_GRID = np.unique(np.geomspace(2, 10_000_000, 400).astype(np.int64))
@@ -360,6 +364,57 @@ def _plan_guardrail(g: ModelGuardrail, control: ModelArmStats, alpha: float) -> 
     return _plan(arm.var, g.margin, level)
 
 
+def not_comparable(e: ModelExperiment) -> str | None:
+    """Why the arms cannot be compared, or None. With exposures from assign(): distinct units
+    per arm against the traffic split (a unit counts once, however often it calls), and logged
+    executions per assign call alike in both arms (an arm that loses its slow or failed
+    executions before they are logged looks better than it is). Without: the logged counts
+    against the split, said so. Both tests are always valid under repeated looks."""
+    share = e.expected_traffic_share
+    split = f"{1 - share:.0%}:{share:.0%}"
+    x = e.exposure
+    if x is None:
+        srm = sequential_srm([e.control.n, e.candidate.n], [1 - share, share], threshold=SRM_P)
+        if srm.mismatch:
+            return (
+                f"sample ratio mismatch: {e.control.n}:{e.candidate.n} logged executions for "
+                f"a {split} split (always-valid p={float(srm.p_value):.2g}; no exposures "
+                "recorded by assign(), so checked on logged counts)"
+            )
+        return None
+    srm = sequential_srm([x.control.units, x.candidate.units], [1 - share, share], threshold=SRM_P)
+    if srm.mismatch:
+        return (
+            f"sample ratio mismatch: {x.control.units}:{x.candidate.units} distinct units for "
+            f"a {split} split (always-valid p={float(srm.p_value):.2g})"
+        )
+    if x.control.calls >= 2 and x.candidate.calls >= 2:
+        p = _logging_p_value(x)
+        if p < SRM_P:
+            per_call = (
+                x.control.executions / x.control.calls,
+                x.candidate.executions / x.candidate.calls,
+            )
+            return (
+                f"logging incomplete: {per_call[0]:.3f} control vs {per_call[1]:.3f} candidate "
+                f"logged executions per assign call (always-valid p={p:.2g}); the arm that "
+                "loses executions before they are logged looks better than it is"
+            )
+    return None
+
+
+def _logging_p_value(x: ModelExposureWindow) -> float:
+    """Always-valid p-value that both arms log the same share of their assign calls. When no
+    arm logs more executions than calls (one execution per call, the usual case) the share is a
+    rate and its Bernoulli variance is small when nearly everything is logged, so a loss of a
+    fifth shows at once; otherwise the executions are compared with the calls' split."""
+    c, t = x.control, x.candidate
+    if c.executions <= c.calls and t.executions <= t.calls:
+        return float(always_valid_p_value_proportions(c.executions, c.calls, t.executions, t.calls))
+    share = t.calls / (c.calls + t.calls)
+    return float(sequential_srm([c.executions, t.executions], [1 - share, share]).p_value)
+
+
 def planned_horizon(
     objective: ModelObjective, metric: EnumMetric, control: ModelArmStats, alpha: float
 ) -> int:
@@ -418,17 +473,9 @@ class NodeImprovementValidatorCompute:
                 f"collecting: {e.control.n} control / {e.candidate.n} candidate executions, "
                 f"{need} needed in each arm",
             )
-        share = e.expected_traffic_share
-        srm = sample_ratio_mismatch(
-            [e.control.n, e.candidate.n], [1 - share, share], threshold=SRM_THRESHOLD
-        )
-        if srm.mismatch:
-            return result(
-                EnumDecision.CONTINUE,
-                f"sample ratio mismatch: {e.control.n}:{e.candidate.n} for an expected "
-                f"{1 - share:.0%}:{share:.0%} split (chi-square p={srm.p_value:.2g}); the arms "
-                "are not comparable until traffic allocation is fixed",
-            )
+        flag = not_comparable(e)
+        if flag is not None:
+            return result(EnumDecision.BLOCK, flag)
         horizon = planned_horizon(objective, metric, e.control, alpha)
         at_horizon = min(e.control.n, e.candidate.n) >= horizon or (
             e.age_days >= objective.horizon_days

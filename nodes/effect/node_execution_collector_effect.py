@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -11,12 +11,16 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_loop import EnumImprovementStatus
 from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_collect import ModelCandidateExperiment, ModelCollectInput, ModelCollectOutput
+from contracts.model_exposure import ModelArmExposure, ModelExposureWindow
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_feedback import ModelArmStats, ModelErrorCount
+from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_pattern_version import ModelPatternVersion
+from contracts.model_traffic_allocation import ModelTrafficAllocation
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
-from nodes.storage import sql_executions, sql_improvements
+from nodes.storage import sql_executions, sql_exposures, sql_improvements
+from nodes.storage.sql_exposures import EXPOSURE_BUCKET_S
 
 TOP_ERRORS = 5
 
@@ -114,6 +118,13 @@ class NodeExecutionCollectorEffect:
         improvements = await sql_improvements.list_improvements(
             conn, pattern_id, [EnumImprovementStatus.TESTING]
         )
+        weights = {v.version_id: v.traffic_weight for v in versions if v.traffic_weight > 0}
+        allocation = (
+            ModelTrafficAllocation.from_weights(pattern_id, weights).fingerprint
+            if weights
+            else None
+        )
+        until = end - timedelta(seconds=2 * EXPOSURE_BUCKET_S)
         found = []
         for improvement in improvements:
             version = testing.get(improvement.candidate_version_id or "")
@@ -131,6 +142,38 @@ class NodeExecutionCollectorEffect:
                     improvement=improvement,
                     control=_arm(rows.get(active_id), active_id, []),
                     candidate=_arm(rows.get(version.version_id), version.version_id, []),
+                    exposure=None
+                    if allocation is None
+                    else await _exposure(
+                        conn, pattern_id, allocation, active_id, improvement, until
+                    ),
                 )
             )
         return found
+
+
+async def _exposure(
+    conn: asyncpg.Connection,
+    pattern_id: str,
+    allocation: int,
+    control_id: str,
+    improvement: ModelPatternImprovement,
+    until: datetime,
+) -> ModelExposureWindow | None:
+    """The closed exposure window of one experiment; None when assign() recorded none."""
+    candidate_id = improvement.candidate_version_id or ""
+    rows = {
+        r["version_id"]: r
+        for r in await sql_exposures.experiment_window(
+            conn, pattern_id, allocation, control_id, candidate_id, improvement.srm_epoch_at, until
+        )
+    }
+    if candidate_id not in rows or rows[candidate_id]["units"] == 0:
+        return None
+    arms = {
+        vid: ModelArmExposure(
+            version_id=vid, units=r["units"], calls=r["calls"], executions=r["executions"]
+        )
+        for vid, r in rows.items()
+    }
+    return ModelExposureWindow(control=arms[control_id], candidate=arms[candidate_id])

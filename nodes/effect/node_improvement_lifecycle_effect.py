@@ -86,6 +86,7 @@ class NodeImprovementLifecycleEffect:
                     status=intent.status,
                     decision_reason=intent.evidence.reason or None,
                     correlation_id=intent.correlation_id,
+                    new_check_epoch=intent.new_check_epoch,
                     **intent.evidence.numbers(),
                 )
                 if intent.evidence.look is not None:

@@ -44,10 +44,13 @@ class NodeObjectiveStoreEffect:
                     EnumErrorCode.NOT_FOUND, f"no pattern {pattern_id!r}: register it first"
                 )
             current = await sql_objectives.latest(conn, pattern_id)
-            if current is not None and current["body"] == body:
-                return ModelObjectiveSetOutput(
-                    objective=_from_row(pattern_id, current), changed=False
-                )
+            before = (
+                ModelObjective(pattern_id=pattern_id)
+                if current is None
+                else _from_row(pattern_id, current)
+            )
+            if before.model_dump(mode="json", exclude=_UNVERSIONED) == body:
+                return ModelObjectiveSetOutput(objective=before, changed=False)
             version = await sql_objectives.insert_next(conn, pattern_id, body, contract.actor)
             await write_audit(
                 conn,

@@ -295,6 +295,7 @@ class NodeFeedbackLoopOrchestrator:
                         ),
                         previous_p_value=e.improvement.p_value,
                         age_days=_age_days(e.version.created_at, facts.window_end),
+                        exposure=e.exposure,
                     )
                     for e in facts.experiments
                 ],

@@ -68,6 +68,10 @@ IMPROVEMENT_LIFECYCLE = ModelFsmDefinition(
         _t(_S.VALIDATED, _E.APPROVE, _S.APPLIED),
         _t(_S.TESTING, _E.REJECT, _S.REJECTED),
         _t(_S.TESTING, _E.CONCLUDE, _S.INCONCLUSIVE),
+        _t(_S.TESTING, _E.BLOCK, _S.BLOCKED),
+        _t(_S.BLOCKED, _E.RESUME, _S.TESTING),
+        _t(_S.BLOCKED, _E.REJECT, _S.REJECTED),
+        _t(_S.BLOCKED, _E.SUPERSEDE, _S.REJECTED),
         _t(_S.VALIDATED, _E.REJECT, _S.REJECTED),
         _t(_S.TESTING, _E.SUPERSEDE, _S.REJECTED),
         _t(_S.VALIDATED, _E.SUPERSEDE, _S.REJECTED),
@@ -80,6 +84,7 @@ _EVENT_OF_DECISION = {
     EnumDecision.REJECT: _E.REJECT,
     EnumDecision.CONTINUE: _E.CONTINUE,
     EnumDecision.INCONCLUSIVE: _E.CONCLUDE,
+    EnumDecision.BLOCK: _E.BLOCK,
 }
 _AUDIT_OF_EVENT: dict[_E, AuditAction] = {
     _E.REVIEW: "validate",
@@ -88,6 +93,8 @@ _AUDIT_OF_EVENT: dict[_E, AuditAction] = {
     _E.REJECT: "reject",
     _E.SUPERSEDE: "reject",
     _E.CONCLUDE: "inconclusive",
+    _E.BLOCK: "block",
+    _E.RESUME: "resume",
 }
 
 
@@ -125,6 +132,7 @@ class _Fold:
     correlation_id: UUID | None
     intents: list[ModelIntent] = field(default_factory=list)
     touched: list[ModelPatternImprovement] = field(default_factory=list)
+    reweigh: bool = False
 
     def active(self) -> ModelPatternVersion:
         for version in self.versions.values():
@@ -215,6 +223,8 @@ class NodeImprovementLifecycleReducer:
         improvement: ModelPatternImprovement,
         status: _S,
         evidence: ModelDecisionEvidence,
+        *,
+        new_check_epoch: bool = False,
     ) -> ModelPatternImprovement:
         updates: dict[str, object] = {"status": status}
         updates.update({k: v for k, v in evidence.numbers().items() if v is not None})
@@ -230,8 +240,11 @@ class NodeImprovementLifecycleReducer:
                 status=status,
                 evidence=evidence,
                 correlation_id=fold.correlation_id,
+                new_check_epoch=new_check_epoch,
             )
         )
+        if _S.BLOCKED in (improvement.status, status) and improvement.status is not status:
+            fold.reweigh = True  # a blocked candidate gets no traffic; resumed, it gets it back
         fold.touched.append(changed)
         return changed
 
@@ -240,7 +253,9 @@ class NodeImprovementLifecycleReducer:
         if improvement is None:
             raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no improvement {improvement_id}")
         target = self._transition(improvement, event.event, event.evidence)
-        self._record(fold, improvement, target, event.evidence)
+        self._record(
+            fold, improvement, target, event.evidence, new_check_epoch=event.event is _E.RESUME
+        )
         action = _AUDIT_OF_EVENT.get(event.event)
         candidate = improvement.candidate_version_id
         if target is _S.APPLIED:
@@ -310,7 +325,7 @@ class NodeImprovementLifecycleReducer:
     def _supersede_open(self, fold: _Fold, reason: str) -> None:
         evidence = ModelDecisionEvidence(reason=reason)
         for improvement in list(fold.improvements.values()):
-            if improvement.status in (_S.TESTING, _S.VALIDATED):
+            if improvement.status in (_S.TESTING, _S.VALIDATED, _S.BLOCKED):
                 target = self._transition(improvement, _E.SUPERSEDE, evidence)
                 self._record(fold, improvement, target, evidence)
                 self._retire_candidate(fold, improvement, "reject", reason)
@@ -367,14 +382,19 @@ class NodeImprovementLifecycleReducer:
     ) -> None:
         """Traffic as the policy says for the versions now in play; allocators are told when
         any weight changed."""
-        if not any(
+        if not fold.reweigh and not any(
             isinstance(i, ModelIntentSetVersionStatus | ModelIntentCreateVersion)
             for i in fold.intents
         ):
             return
         active = fold.active()
+        blocked = {
+            i.candidate_version_id for i in fold.improvements.values() if i.status is _S.BLOCKED
+        }
         testing = tuple(
-            v.version_id for v in fold.versions.values() if v.status is EnumVersionStatus.TESTING
+            v.version_id
+            for v in fold.versions.values()
+            if v.status is EnumVersionStatus.TESTING and v.version_id not in blocked
         )
         weights = self._traffic.compute(
             ModelTrafficPolicyInput(

@@ -14,9 +14,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
+
+import structlog
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_analysis import ModelAnalysisThresholds
+from contracts.model_exposure import ModelExposureFlush, ModelExposureFlushed
 from contracts.model_onex_error import ModelOnexError
 from lineage import ModelLineageGraph
 from nodes.compute.generators.registry import GeneratorRegistry
@@ -26,6 +30,7 @@ from nodes.compute.node_improvement_validator_compute import NodeImprovementVali
 from nodes.compute.node_traffic_policy_compute import NodeTrafficPolicyCompute
 from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
 from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.effect.node_exposure_recorder_effect import NodeExposureRecorderEffect
 from nodes.effect.node_improvement_lifecycle_effect import NodeImprovementLifecycleEffect
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
@@ -42,6 +47,8 @@ from nodes.storage.pool import Connection, Pool, open_pool
 
 __all__ = ["Connection", "FeedbackLoopRuntime", "Pool"]
 
+log = structlog.get_logger(__name__)
+
 
 class FeedbackLoopRuntime:
     """``FeedbackLoopRuntime(pool)``, ``(dsn=...)`` or ``()``: FEEDBACK_LOOP_DSN, else embedded."""
@@ -56,6 +63,7 @@ class FeedbackLoopRuntime:
         generators: GeneratorRegistry | None = None,
         thresholds: ModelAnalysisThresholds | None = None,
         allocation_ttl_s: float = 60.0,
+        exposure_flush_s: float = 1.0,
     ) -> None:
         self._pool = pool
         self._pool_given = pool is not None
@@ -65,6 +73,8 @@ class FeedbackLoopRuntime:
         self._open_lock = asyncio.Lock()
         self._schema_checked = False
         self._listener: Connection | None = None
+        self._exposure_flush_s = exposure_flush_s
+        self._flusher: asyncio.Task[None] | None = None
         # The nodes: long-lived, stateless apart from the allocator's cache and the graph.
         self.thresholds = thresholds or ModelAnalysisThresholds()
         self.lineage_store = NodeLineageStoreEffect()
@@ -83,6 +93,7 @@ class FeedbackLoopRuntime:
         self.allocator = NodeTrafficAllocatorEffect(self.lineage_store, ttl_s=allocation_ttl_s)
         self.ingest = NodeExecutionIngestEffect()
         self.rollback = NodeVersionRollbackEffect(self.lineage_store, self.lifecycle)
+        self.exposures = NodeExposureRecorderEffect()
 
     @property
     def embedded(self) -> bool:
@@ -131,7 +142,43 @@ class FeedbackLoopRuntime:
                 await self.allocator.listen(conn)
                 self._listener = conn
 
+    def record_exposure(
+        self,
+        pattern_id: str,
+        allocation: int,
+        unit_key: str,
+        version_id: str,
+        at: datetime | None = None,
+    ) -> None:
+        """Buffer one assign() answer; a background task writes the buffer every
+        ``exposure_flush_s`` seconds (and at once when it is full, and on close)."""
+        self.exposures.record(pattern_id, allocation, unit_key, version_id, at)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_periodically())
+        elif self.exposures.full:
+            asyncio.get_running_loop().create_task(self.flush_exposures("full"))
+
+    async def flush_exposures(self, reason: str = "interval") -> ModelExposureFlushed:
+        if self.exposures.pending == 0:
+            return ModelExposureFlushed(units=0, buckets=0)
+        async with self.connection() as conn:
+            return await self.exposures.flush(conn, ModelExposureFlush(reason=reason))
+
+    async def _flush_periodically(self) -> None:
+        """Runs while exposures keep coming; a failed write is logged and retried next time."""
+        while self.exposures.pending:
+            await asyncio.sleep(self._exposure_flush_s)
+            try:
+                await self.flush_exposures()
+            except Exception as exc:  # the request path must not fail for its bookkeeping
+                log.warning("exposure_flush_failed", error=str(exc))
+
     async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        if self.exposures.pending and self._pool is not None:
+            await self.flush_exposures("close")
         if self._listener is not None and self._pool is not None:
             await self.allocator.unlisten(self._listener)
             await self._pool.release(self._listener)

@@ -8,6 +8,7 @@ work (connection) per call. ``async with FeedbackLoopService(dsn=...) as service
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -104,9 +105,11 @@ class FeedbackLoopService:
         async with self.runtime.connection() as conn:
             return await self.runtime.lineage_store.list_versions(conn, pattern_id)
 
-    async def assign(self, pattern_id: str, unit_key: str) -> str:
+    async def assign(self, pattern_id: str, unit_key: str, *, at: datetime | None = None) -> str:
         """The version this unit (user, request, tenant ...) runs: a stable hash over the
-        versions' traffic weights, cached; refreshed when versions change."""
+        versions' traffic weights, cached; refreshed when versions change. The exposure is
+        recorded (batched, no round trip) for the sample-ratio and completeness checks; ``at``
+        dates it when replaying or simulating traffic (default: now)."""
         allocator = self.runtime.allocator
         allocation = allocator.cached(pattern_id)
         if allocation is None:
@@ -116,7 +119,13 @@ class FeedbackLoopService:
                 allocation = await allocator.load(
                     conn, ModelAllocationRequest(pattern_id=pattern_id)
                 )
-        return allocation.choose(unit_key)
+        version_id = allocation.choose(unit_key)
+        self.runtime.record_exposure(pattern_id, allocation.fingerprint, unit_key, version_id, at)
+        return version_id
+
+    async def flush_exposures(self) -> int:
+        """Write buffered exposures now (they are also written every second and on close)."""
+        return (await self.runtime.flush_exposures("requested")).units
 
     def forget_allocation(self, pattern_id: str | None = None) -> None:
         """Drop cached allocations now (they also drop on NOTIFY and after their TTL)."""
@@ -177,11 +186,31 @@ class FeedbackLoopService:
         self, improvement_id: UUID, *, approve: bool, actor: str, reason: str
     ) -> ModelPatternImprovement:
         """A human's approve/reject, serialised with loop runs by the pattern's lock."""
+        event = EnumLifecycleEvent.APPROVE if approve else EnumLifecycleEvent.REJECT
+        return await self._human(improvement_id, event, actor=actor, reason=reason)
+
+    async def resume(
+        self, improvement_id: UUID, *, ack_srm: bool, actor: str, reason: str
+    ) -> ModelPatternImprovement:
+        """Lift a block after looking into it: the candidate gets traffic again and the
+        sample-ratio and completeness checks start over from now (audit-logged)."""
+        if not ack_srm:
+            raise ModelOnexError(
+                EnumErrorCode.INVALID_INPUT,
+                "resuming a blocked experiment needs ack_srm: confirm the cause of the sample "
+                "ratio or logging flag was found (or reject the improvement instead)",
+            )
+        return await self._human(
+            improvement_id, EnumLifecycleEvent.RESUME, actor=actor, reason=reason
+        )
+
+    async def _human(
+        self, improvement_id: UUID, event: EnumLifecycleEvent, *, actor: str, reason: str
+    ) -> ModelPatternImprovement:
         async with self.runtime.connection() as conn:
             found = await sql_improvements.get_improvement(conn, improvement_id)
             if found is None:
                 raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no improvement {improvement_id}")
-            event = EnumLifecycleEvent.APPROVE if approve else EnumLifecycleEvent.REJECT
             done = await self.runtime.lifecycle.execute_effect(
                 conn,
                 ModelLifecycleRequest(
@@ -196,7 +225,11 @@ class FeedbackLoopService:
                     actor=actor,
                 ),
             )
-        return next(i for i in done.improvements if i.improvement_id == improvement_id)
+            if event is not EnumLifecycleEvent.RESUME:
+                return next(i for i in done.improvements if i.improvement_id == improvement_id)
+            stored = await sql_improvements.get_improvement(conn, improvement_id)
+        assert stored is not None  # it was there a moment ago, under the pattern's lock
+        return stored  # with the check epoch the database stamped
 
     async def objective(self, pattern_id: str) -> ModelObjective:
         """The pattern's objective: its newest stored version, else the defaults."""

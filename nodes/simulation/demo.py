@@ -117,12 +117,14 @@ async def route_traffic(
     start: datetime,
     spacing_s: float,
 ) -> list[dict[str, Any]]:
-    """Route each unit with assign(), then run it on the version it was given: the execution
-    rows production would log, each with its version id."""
+    """Route each unit with assign() at its simulated time, then run it on the version it was
+    given: the execution rows production would log, each with its version id, starting when
+    the unit was routed (so exposures and executions cover the same periods)."""
     service.forget_allocation(pattern_id)
     units: dict[str, list[str]] = defaultdict(list)
+    times = {unit: start + timedelta(seconds=i * spacing_s) for i, unit in enumerate(unit_keys)}
     for unit in unit_keys:
-        units[await service.assign(pattern_id, unit)].append(unit)
+        units[await service.assign(pattern_id, unit, at=times[unit])].append(unit)
     configs = {v.version_id: v.config for v in await service.versions(pattern_id)}
     rows: list[dict[str, Any]] = []
     for version_id, keys in sorted(units.items()):
@@ -135,6 +137,8 @@ async def route_traffic(
             spacing_s=spacing_s,
             unit_keys=keys,
         )
+    for row in rows:
+        row["started_at"] = times[row["metadata"]["unit_key"]]
     return rows
 
 

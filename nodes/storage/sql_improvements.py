@@ -14,7 +14,7 @@ from contracts.model_pattern_improvement import ModelPatternImprovement
 _COLUMNS = (
     "improvement_id, pattern_id, base_version_id, candidate_version_id, generator, "
     "improvement_type, description, config_diff, expected_delta, risk, status, p_value, "
-    "confidence, performance_delta, decision_reason, correlation_id"
+    "confidence, performance_delta, decision_reason, correlation_id, srm_epoch_at"
 )
 
 
@@ -26,7 +26,7 @@ async def insert_improvement(conn: asyncpg.Connection, item: ModelPatternImprove
     data = item.model_dump(mode="json")
     await conn.execute(
         f"INSERT INTO improvements ({_COLUMNS}) VALUES "
-        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         item.improvement_id,
         item.pattern_id,
         item.base_version_id,
@@ -43,6 +43,7 @@ async def insert_improvement(conn: asyncpg.Connection, item: ModelPatternImprove
         item.performance_delta,
         item.decision_reason,
         item.correlation_id,
+        item.srm_epoch_at,
     )
 
 
@@ -82,6 +83,7 @@ async def update_improvement(
     performance_delta: float | None = None,
     decision_reason: str | None = None,
     correlation_id: UUID | None = None,
+    new_check_epoch: bool = False,
 ) -> None:
     """Record a look's numbers; ``None`` keeps what was stored."""
     values: tuple[Any, ...] = (
@@ -92,13 +94,15 @@ async def update_improvement(
         performance_delta,
         decision_reason,
         correlation_id,
+        new_check_epoch,
     )
     await conn.execute(
         "UPDATE improvements SET status = $2, p_value = coalesce($3, p_value), "
         "confidence = coalesce($4, confidence), "
         "performance_delta = coalesce($5, performance_delta), "
         "decision_reason = coalesce($6, decision_reason), "
-        "correlation_id = coalesce($7, correlation_id), updated_at = now() "
+        "correlation_id = coalesce($7, correlation_id), updated_at = now(), "
+        "srm_epoch_at = CASE WHEN $8 THEN now() ELSE srm_epoch_at END "
         "WHERE improvement_id = $1",
         *values,
     )
@@ -111,7 +115,7 @@ async def lock_for_lifecycle(
     the transaction that changes them."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 "
-        "AND (status IN ('testing', 'validated') OR improvement_id = ANY($2::uuid[])) "
+        "AND (status IN ('testing', 'validated', 'blocked') OR improvement_id = ANY($2::uuid[])) "
         "ORDER BY created_at, improvement_id FOR UPDATE",
         pattern_id,
         list(improvement_ids),

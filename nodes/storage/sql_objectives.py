@@ -28,10 +28,11 @@ async def history(conn: asyncpg.Connection, pattern_id: str) -> list[asyncpg.Rec
 async def insert_next(
     conn: asyncpg.Connection, pattern_id: str, body: dict[str, Any], actor: str
 ) -> int:
-    """The next version number, written; call under the pattern's lock (one writer)."""
+    """The next version number, written; call under the pattern's lock (one writer). The
+    defaults a pattern starts with are version 1, so the first stored change is version 2."""
     version: int = await conn.fetchval(
         "INSERT INTO objectives (pattern_id, version, body, actor) "
-        "SELECT $1, coalesce(max(version), 0) + 1, $2, $3 FROM objectives WHERE pattern_id = $1 "
+        "SELECT $1, coalesce(max(version), 1) + 1, $2, $3 FROM objectives WHERE pattern_id = $1 "
         "RETURNING version",
         pattern_id,
         body,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,8 +57,14 @@ class Scenario:
     def as_of(self) -> datetime:
         return T0 + self.cycle * CYCLE
 
-    async def traffic(self, requests: int) -> dict[str, int]:
-        """One cycle of requests routed by assign(); returns executions per version."""
+    async def traffic(
+        self,
+        requests: int,
+        *,
+        logged: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    ) -> dict[str, int]:
+        """One cycle of requests routed by assign() (exposures flushed); returns executions per
+        version. ``logged`` picks the rows that reach the log (default: all)."""
         rows = await route_traffic(
             self.simulator,
             self.service,
@@ -66,6 +73,9 @@ class Scenario:
             start=self.as_of,
             spacing_s=CYCLE.total_seconds() / (requests + 1),
         )
+        await self.service.flush_exposures()
+        if logged is not None:
+            rows = logged(rows)
         await self.service.ingest(rows)
         self.cycle += 1
         return dict(Counter(row["version_id"] for row in rows))

@@ -284,6 +284,8 @@ async def test_change_and_audit_land_together(
         (["--horizon", "1"], "horizon_per_arm"),
         (["--holdback", "0.5"], "holdback"),
         (["--min-effect", "2"], "min_relative_effect"),
+        (["--drop", "cost_usd", "--required", "cost_usd"], "cost_usd: --drop removes"),
+        (["--margin", "cost_usd=0.5", "--drop", "cost_usd"], "cost_usd: --drop removes"),
     ],
     ids=lambda v: "_".join(v) if isinstance(v, list) else None,
 )

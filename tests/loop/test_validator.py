@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from contracts.enum_loop import EnumDecision, EnumGuardrailVerdict, EnumImprovementType
+from contracts.model_exposure import ModelArmExposure, ModelExposureWindow
 from contracts.model_objective import EnumGuardedMetric, ModelGuardrail, ModelObjective
 from contracts.model_pattern_feedback import ModelArmStats
 from contracts.model_validation import ModelExperiment, ModelValidateInput, ModelValidationResult
@@ -53,6 +54,7 @@ def validate(
     min_n: int = 30,
     age_days: float = 1.0,
     others: int = 0,
+    exposure: ModelExposureWindow | None = None,
 ) -> ModelValidationResult:
     experiment = ModelExperiment(
         improvement_id=uuid.uuid4(),
@@ -61,6 +63,7 @@ def validate(
         candidate=candidate,
         expected_traffic_share=share,
         age_days=age_days,
+        exposure=exposure,
     )
     contract = ModelValidateInput(
         experiments=[experiment] * (1 + others),
@@ -221,9 +224,61 @@ def test_the_planned_horizon_is_capped_and_grows_with_tighter_margins() -> None:
     assert alone <= loose < tight <= 10_000  # a tighter margin needs more traffic
 
 
-def test_sample_ratio_mismatch_decides_nothing() -> None:
+def test_sample_ratio_mismatch_on_logged_counts_blocks_and_says_so() -> None:
     r = validate(sample("p@1", 4000), sample("p@2", 3000, median=100, seed=2))
-    assert r.decision is EnumDecision.CONTINUE and "sample ratio mismatch" in r.reason
+    assert r.decision is EnumDecision.BLOCK and "sample ratio mismatch" in r.reason
+    assert "no exposures recorded" in r.reason
+
+
+def exposure(units: tuple[int, int], calls: tuple[int, int], logged: tuple[int, int]) -> Any:
+    return ModelExposureWindow(
+        control=ModelArmExposure(
+            version_id="p@1", units=units[0], calls=calls[0], executions=logged[0]
+        ),
+        candidate=ModelArmExposure(
+            version_id="p@2", units=units[1], calls=calls[1], executions=logged[1]
+        ),
+    )
+
+
+def validate_exposed(window: ModelExposureWindow, share: float = 0.5) -> ModelValidationResult:
+    """A clear 40 % win: a block can only come from the comparability checks."""
+    n_c, n_t = window.control.executions, window.candidate.executions
+    return validate(
+        sample("p@1", max(n_c, 2)),
+        sample("p@2", max(n_t, 2), median=120, seed=2),
+        share=share,
+        exposure=window,
+        min_n=2,
+    )
+
+
+def test_the_slowest_fifth_never_logged_blocks_at_the_first_look() -> None:
+    """500 assign calls per arm; the candidate's slowest 20 % crash before they are logged, so
+    its logged sample looks fast. Units match the split, the logging rate does not."""
+    r = validate_exposed(exposure(units=(500, 500), calls=(500, 500), logged=(500, 400)))
+    assert r.decision is EnumDecision.BLOCK and r.reason.startswith("logging incomplete")
+    assert "1.000 control vs 0.800 candidate" in r.reason
+
+
+def test_loss_alike_in_both_arms_and_repeated_units_do_not_block() -> None:
+    both_lossy = validate_exposed(exposure(units=(500, 500), calls=(500, 500), logged=(400, 400)))
+    assert both_lossy.decision is not EnumDecision.BLOCK
+    # A unit calls assign() many times: it counts once, so units follow the split even when
+    # a few heavy users put many more calls (and executions) in one arm.
+    repeated = validate_exposed(
+        exposure(units=(1000, 1000), calls=(5200, 4800), logged=(5200, 4800))
+    )
+    assert repeated.decision is not EnumDecision.BLOCK
+
+
+def test_distinct_units_off_the_split_block() -> None:
+    r = validate_exposed(exposure(units=(5400, 4600), calls=(5400, 4600), logged=(5400, 4600)))
+    assert r.decision is EnumDecision.BLOCK and "distinct units" in r.reason
+    skewed_split = validate_exposed(
+        exposure(units=(9000, 1000), calls=(9000, 1000), logged=(9000, 1000)), share=0.1
+    )
+    assert skewed_split.decision is not EnumDecision.BLOCK  # 90/10 as planned: no flag
 
 
 def test_several_candidates_share_alpha() -> None:

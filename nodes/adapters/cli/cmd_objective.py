@@ -77,6 +77,16 @@ def register(commands: Any) -> None:
 def _changed(current: ModelObjective, args: argparse.Namespace) -> dict[str, Any] | None:
     """The fields the flags change, or None when no change flag was given."""
     guardrails = {g.metric: g for g in current.guardrails}
+    changed_too = {item.partition("=")[0] for item in args.margin} | {
+        *args.required,
+        *args.optional,
+    }
+    both = sorted(set(args.drop) & changed_too)
+    if both:
+        raise ModelOnexError(
+            EnumErrorCode.INVALID_INPUT,
+            f"{', '.join(both)}: --drop removes a guardrail, it cannot also be changed",
+        )
     touched = False
     for item in args.margin:
         name, equals, value = item.partition("=")

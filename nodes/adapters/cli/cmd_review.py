@@ -23,17 +23,18 @@ def _improvement_id(text: str) -> UUID:
 def register(commands: Any) -> None:
     listing = commands.add_parser(
         "improvements",
-        help="list improvements (default: the ones waiting for review or in testing)",
-        description="List improvements with their ids (for approve/reject), status, numbers of "
-        "the last look and the reason of the last decision. Default: validated (waiting for "
-        "a human) and testing, over every pattern.",
+        help="list improvements (default: waiting for review, blocked, or in testing)",
+        description="List improvements with their ids (for approve/reject/resume), status, "
+        "numbers of the last look and the reason of the last decision (a blocked one says why "
+        "it was blocked). Default: validated and blocked (waiting for a human) and testing, "
+        "over every pattern.",
     )
     listing.add_argument("--pattern", metavar="ID", help="one pattern only")
     listing.add_argument(
         "--status",
         action="append",
         choices=[s.value for s in EnumImprovementStatus],
-        help="repeatable (default: validated and testing)",
+        help="repeatable (default: validated, blocked and testing)",
     )
     listing.add_argument(
         "--show",
@@ -54,6 +55,24 @@ def register(commands: Any) -> None:
         cmd.add_argument("--actor", default=getpass.getuser(), help="who (default: OS user)")
         cmd.add_argument("--reason", default="", help="why, for the audit log")
         cmd.set_defaults(handler=_decide, decision=name)
+    resume = commands.add_parser(
+        "resume",
+        help="give a blocked experiment its traffic back, after checking why it was blocked",
+        description="An experiment is blocked when its arms stop being comparable: distinct "
+        "units per arm do not match the traffic split, or one arm logs fewer executions per "
+        "assign() call. Find the cause first (a broken hook, a crashing worker, a bad split); "
+        "then --ack-srm confirms it, the candidate gets traffic again, and both checks start "
+        "over from now. Or reject the improvement.",
+    )
+    resume.add_argument("improvement_id", type=_improvement_id, metavar="IMPROVEMENT_ID")
+    resume.add_argument(
+        "--ack-srm",
+        action="store_true",
+        help="required: you looked into the flag and want the test to go on",
+    )
+    resume.add_argument("--actor", default=getpass.getuser(), help="who (default: OS user)")
+    resume.add_argument("--reason", default="", help="why, for the audit log")
+    resume.set_defaults(handler=_resume)
 
 
 async def _decide(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -65,6 +84,17 @@ async def _decide(args: argparse.Namespace, ctx: CliContext) -> int:
         print(f"approved: {done.candidate_version_id} is now active (was {done.base_version_id})")
     else:
         print(f"rejected: {done.candidate_version_id}")
+    return 0
+
+
+async def _resume(args: argparse.Namespace, ctx: CliContext) -> int:
+    done = await ctx.service().resume(
+        args.improvement_id,
+        ack_srm=args.ack_srm,
+        actor=args.actor,
+        reason=args.reason or f"resumed by {args.actor} (flag acknowledged)",
+    )
+    print(f"resumed: {done.candidate_version_id} is testing again; checks start over from now")
     return 0
 
 
@@ -134,7 +164,9 @@ async def _show(args: argparse.Namespace, ctx: CliContext) -> int:
 async def _list(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.show is not None:
         return await _show(args, ctx)
-    statuses = [EnumImprovementStatus(s) for s in args.status or ("validated", "testing")]
+    statuses = [
+        EnumImprovementStatus(s) for s in args.status or ("validated", "blocked", "testing")
+    ]
     found = await ctx.service().improvements(args.pattern, statuses)
     if args.json:
         for improvement in found:
