@@ -264,7 +264,36 @@ def _check_tail(
     high = t_high / c_low - 1.0 if t_high is not None and c_low else math.inf
     verdict = _verdict(low, high, g.margin)
     note = "" if math.isfinite(high) else "too few executions to bound the 95th percentile"
-    return _guard(g, verdict, estimate, low, high, c.n, t.n, None, note=note)
+    unresolved = verdict is EnumGuardrailVerdict.UNRESOLVED
+    needed = _tail_needed(c, t, g.margin, alpha) if unresolved else None
+    return _guard(g, verdict, estimate, low, high, c.n, t.n, needed, note=note)
+
+
+def _tail_needed(
+    control: ModelArmStats, candidate: ModelArmStats, margin: float, alpha: float
+) -> int | None:
+    """Executions per arm at which the p95 bounds would resolve if both arms kept the shapes
+    they show now: the bounds' ranks at n, as fractions of n, read off each arm's observed
+    quantiles (interpolated on the tail grid; beyond the grid: not resolved)."""
+    tails = (control.duration_tail, candidate.duration_tail)
+    if any(len(tail) != len(TAIL_FRACTIONS) for tail in tails):
+        return None
+    grid = _NEEDED_GRID
+    bounds = quantile_rank_bounds(grid, TAIL_QUANTILE, alpha=alpha / 2)
+    low_f = np.asarray(bounds.lower) / grid
+    high_f = np.asarray(bounds.upper) / grid
+    fractions = np.asarray(TAIL_FRACTIONS)
+    inside = (low_f >= fractions[0]) & (high_f <= fractions[-1])
+
+    def quantile(tail: tuple[float, ...], f: np.ndarray) -> np.ndarray:
+        return np.asarray(np.interp(f, fractions, np.asarray(tail)), dtype=np.float64)
+
+    c_low, c_high = quantile(tails[0], low_f), quantile(tails[0], high_f)
+    t_low, t_high = quantile(tails[1], low_f), quantile(tails[1], high_f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shown_within = t_high / c_low - 1.0 < margin
+        shown_beyond = t_low / c_high - 1.0 > margin
+    return _needed(inside & (shown_within | shown_beyond))
 
 
 def _guard(
@@ -357,7 +386,9 @@ def _plan_guardrail(g: ModelGuardrail, control: ModelArmStats, alpha: float) -> 
         rate = (control.successes + 1) / (control.n + 2)
         return _plan(rate * (1 - rate), g.margin, level)
     if g.metric is EnumGuardedMetric.DURATION_P95:
-        return None  # order statistics: no variance to plan with; it reports as it goes
+        # The control's own shape in both arms, to half the margin: the estimate itself moves
+        # by about as much as the bounds' width, so a plan to the full margin falls short.
+        return _tail_needed(control, control, g.margin / 2, alpha)
     arm = _mean_arm(control, g.metric)
     if g.metric in RELATIVE_MARGIN:
         return _plan(arm.var, g.margin * abs(arm.mean), level, ratio=1 + g.margin)
@@ -434,7 +465,7 @@ def planned_horizon(
     plans += [
         _plan_guardrail(g, control, alpha)
         for g in objective.guardrails
-        if g.metric is not EnumGuardedMetric.DURATION_P95 and _measured_n(control, g.metric) >= 2
+        if _measured_n(control, g.metric) >= 2
     ]
     if any(p is None for p in plans):
         return MAX_HORIZON_PER_ARM

@@ -139,6 +139,7 @@ async def route_traffic(
         )
     for row in rows:
         row["started_at"] = times[row["metadata"]["unit_key"]]
+    await service.flush_exposures()  # as a scheduler's cycle would end: exposures written
     return rows
 
 

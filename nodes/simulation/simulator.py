@@ -247,7 +247,7 @@ DEMO_PATTERNS: dict[str, tuple[PatternTruth, dict[str, Any]]] = {
 DEMO_MARGINS: dict[str, dict[EnumGuardedMetric, float]] = {
     "route_request": {
         EnumGuardedMetric.DURATION_MEAN: 0.20,
-        EnumGuardedMetric.DURATION_P95: 0.30,
+        EnumGuardedMetric.DURATION_P95: 0.50,
         EnumGuardedMetric.COST_USD: 0.20,
     },
     "fetch_profile": {

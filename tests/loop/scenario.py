@@ -73,7 +73,6 @@ class Scenario:
             start=self.as_of,
             spacing_s=CYCLE.total_seconds() / (requests + 1),
         )
-        await self.service.flush_exposures()
         if logged is not None:
             rows = logged(rows)
         await self.service.ingest(rows)
