@@ -62,4 +62,9 @@ class ModelGenerateOutput(BaseModel):
 
     proposals: list[ModelProposal]
     considered: int = Field(ge=0, description="proposals made before filtering")
+    set_aside: list[str] = Field(
+        default_factory=list,
+        description="each proposal not kept, with why: another feedback type, a config already "
+        "tried, or no free slot",
+    )
     generator_errors: list[str] = Field(default_factory=list)

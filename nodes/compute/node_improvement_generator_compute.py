@@ -9,7 +9,10 @@ from nodes.compute.generators.builtin import default_registry
 from nodes.compute.generators.registry import GeneratorRegistry, ModelGeneratorContext
 
 TYPES_OF_FEEDBACK: dict[EnumFeedbackType, frozenset[EnumImprovementType]] = {
-    EnumFeedbackType.PERFORMANCE: frozenset({EnumImprovementType.PERFORMANCE}),
+    # A slow pattern and a failing one hurt the same users: performance covers both.
+    EnumFeedbackType.PERFORMANCE: frozenset(
+        {EnumImprovementType.PERFORMANCE, EnumImprovementType.RELIABILITY}
+    ),
     EnumFeedbackType.QUALITY: frozenset({EnumImprovementType.QUALITY}),
     EnumFeedbackType.USAGE: frozenset({EnumImprovementType.RELIABILITY, EnumImprovementType.USAGE}),
     EnumFeedbackType.ALL: frozenset(EnumImprovementType),
@@ -19,7 +22,8 @@ _RISK_ORDER = {EnumRiskLevel.LOW: 0, EnumRiskLevel.MEDIUM: 1, EnumRiskLevel.HIGH
 
 class NodeImprovementGeneratorCompute:
     """Keeps proposals of the run's feedback type that change the config into one never tried;
-    lowest risk, then largest expected gain, first. A failing plug-in is reported, not fatal."""
+    lowest risk, then largest expected gain, first. Every proposal not kept is listed with why
+    (``set_aside``), never dropped silently. A failing plug-in is reported, not fatal."""
 
     def __init__(self, registry: GeneratorRegistry | None = None) -> None:
         self.registry = registry or default_registry()
@@ -47,11 +51,23 @@ class NodeImprovementGeneratorCompute:
         wanted = TYPES_OF_FEEDBACK[contract.feedback_type]
         seen = [contract.base_config, *contract.known_configs]
         kept: list[ModelProposal] = []
+        set_aside: list[str] = []
         for proposal in sorted(made, key=lambda p: (_RISK_ORDER[p.risk], -p.expected_delta)):
             config = proposal.apply_to(contract.base_config)
-            if proposal.improvement_type in wanted and config not in seen:
+            if proposal.improvement_type not in wanted:
+                why = f"a {proposal.improvement_type.value} change, not {contract.feedback_type}"
+            elif config in seen:
+                why = "its config was tried before"
+            elif len(kept) >= contract.slots:
+                why = "no free testing slot"
+            else:
                 kept.append(proposal)
                 seen.append(config)
+                continue
+            set_aside.append(f"{proposal.description} ({why})")
         return ModelGenerateOutput(
-            proposals=kept[: contract.slots], considered=len(made), generator_errors=errors
+            proposals=kept,
+            considered=len(made),
+            set_aside=set_aside,
+            generator_errors=errors,
         )

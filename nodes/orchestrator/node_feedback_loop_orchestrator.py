@@ -276,6 +276,8 @@ class NodeFeedbackLoopOrchestrator:
             f"{len(created)} new candidate(s) from {proposals.considered} proposal(s), "
             f"{slots} slot(s)"
         )
+        if proposals.set_aside:
+            note += f"; set aside: {'; '.join(proposals.set_aside)}"
         if proposals.generator_errors:
             note += f"; generator errors: {proposals.generator_errors}"
         return dataclasses.replace(state, created=created), note

@@ -193,3 +193,32 @@ def test_custom_plugin_and_broken_plugin() -> None:
     assert out.generator_errors == ["broken: RuntimeError: boom"]
     with pytest.raises(ValueError, match="unique"):
         registry.register("broken", broken)
+
+
+def test_performance_covers_reliability_and_nothing_is_dropped_silently() -> None:
+    """A slow, failing, low-quality pattern under feedback type performance: the latency and
+    the reliability fixes are kept, the quality one is set aside with its reason, and so is
+    whatever finds no slot or repeats a tried config."""
+    feedback = _feedback(
+        duration_p50=400.0,
+        quality_mean=0.5,
+        successes=850,
+        top_errors=[ModelErrorCount(message="503 upstream unavailable", count=150)],
+    )
+    config = {"cache_enabled": False, "temperature": 0.9, "max_retries": 0}
+    out = NodeImprovementGeneratorCompute().generate(
+        ModelGenerateInput(
+            pattern_id="p",
+            base_version_id="p@1.0.0",
+            base_config=config,
+            feedback=feedback,
+            feedback_type=EnumFeedbackType.PERFORMANCE,
+            slots=1,
+            known_configs=[{**config, "cache_enabled": True}],
+        )
+    )
+    assert [p.improvement_type for p in out.proposals] == [EnumImprovementType.RELIABILITY]
+    assert out.considered == 3 and len(out.set_aside) == 2
+    reasons = " | ".join(out.set_aside)
+    assert "(a quality change, not performance)" in reasons
+    assert "(its config was tried before)" in reasons
