@@ -4,7 +4,7 @@ Sixteen classes of simulated patterns with known truth (A/A, gains, regressions,
 are better on one metric and worse on another, lost logs, a 90/10 split, no scores logged).
 Each pattern's candidate is judged at 20 scheduled looks of 500 new executions per arm, as the
 loop would: arms summarised exactly as the collector's SQL does (``nodes.simulation.arms``),
-the validator called at every look with the previous look's always-valid p-value, stopping at
+the validator called at every look (each look's always-valid statistics), stopping at
 the first terminal decision. "Truly better" is judged against the reference margins below,
 fixed here, not against the objective the validator uses (its defaults).
 
@@ -411,7 +411,6 @@ def decide(
     control, candidate = simulate(scenario, index, seed, looks=looks, routing=routing)
     objective = ModelObjective(pattern_id=pattern_id(scenario, index))
     improvement_id = uuid.UUID(int=(_stable(scenario.key) << 32) | index)
-    previous: float | None = None
     reason = ""
     for look in range(1, looks + 1):
         experiment = ModelExperiment(
@@ -420,7 +419,6 @@ def decide(
             control=control.at(look),
             candidate=candidate.at(look),
             expected_traffic_share=scenario.share,
-            previous_p_value=previous,
             age_days=look * LOOK_INTERVAL.total_seconds() / 86_400,
         )
         result = _VALIDATOR.validate(
@@ -447,8 +445,6 @@ def decide(
                 result.p_value,
                 result.delta_ci_low,
             )
-        if result.p_value is not None:  # the store keeps the last p-value it was given
-            previous = result.p_value
     return Outcome(scenario.key, index, EnumDecision.CONTINUE.value, looks, reason)
 
 

@@ -69,6 +69,8 @@ class EnumDecision(StrEnum):
     CONTINUE = "continue"  # not enough evidence yet: keep testing
     INCONCLUSIVE = "inconclusive"  # the horizon came without a decision: stop testing
     BLOCK = "block"  # the arms are not comparable: stop traffic until a person looks
+    HOLD = "hold"  # an applied change was watched to its end without regressing
+    ROLLBACK = "rollback"  # an applied change is worse than a guardrail's margin: undo it
 
 
 class EnumGuardrailVerdict(StrEnum):

@@ -48,3 +48,8 @@ class ModelCollectOutput(BaseModel):
     window_stats: list[ModelArmStats] = Field(description="per version, unversioned -> active")
     experiments: list[ModelCandidateExperiment]
     feedback_collected: int = Field(ge=0)
+    watches: list[ModelCandidateExperiment] = Field(
+        default_factory=list,
+        description="applied changes under watch: previous version (control) vs active, "
+        "from the apply on",
+    )

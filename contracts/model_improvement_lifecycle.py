@@ -3,6 +3,7 @@ reducer reads and the intents it returns for one effect to apply in one transact
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -30,6 +31,7 @@ AuditAction = Literal[
     "objective",
     "block",
     "resume",
+    "hold",
 ]
 
 
@@ -45,6 +47,8 @@ class EnumLifecycleEvent(StrEnum):
     SUPERSEDE = "supersede"  # the active version changed under an open improvement
     CONCLUDE = "conclude"  # the horizon came without a decision: inconclusive
     BLOCK = "block"  # the arms stopped being comparable: no traffic until a person looks
+    HOLD = "hold"  # an applied change was watched to the end without regressing
+    REGRESS = "regress"  # an applied change shows itself worse than a margin: roll it back
     RESUME = "resume"  # a person acknowledged the flag: testing again, checks start anew
 
 
@@ -122,6 +126,13 @@ class ModelLifecycleInput(BaseModel):
     actor: str = Field(min_length=1)
     correlation_id: UUID | None = None
     candidate_traffic: float = Field(default=0.5, gt=0, lt=1)
+    holdback: float = Field(
+        default=0.0, ge=0, lt=0.5, description="share the previous version keeps after apply"
+    )
+    watch_days: int = Field(default=0, ge=0, description="how long an apply is watched")
+    as_of: datetime | None = Field(
+        default=None, description="the deciding run's window end: a watch starts there"
+    )
 
 
 class ModelIntentCreateVersion(BaseModel):
@@ -150,6 +161,13 @@ class ModelIntentUpdateImprovement(BaseModel):
     new_check_epoch: bool = Field(
         default=False, description="restart the sample-ratio and completeness checks from now"
     )
+    watch_days: int | None = Field(
+        default=None, ge=1, description="applied: watch the change this many days from now"
+    )
+    watch_from: datetime | None = Field(
+        default=None, description="applied: compare executions from then on (default: now)"
+    )
+    watch_outcome: str | None = Field(default=None, description="'held' or 'rolled_back'")
 
 
 class ModelIntentSetVersionStatus(BaseModel):
@@ -229,6 +247,13 @@ class ModelLifecycleRequest(BaseModel):
     actor: str = Field(min_length=1)
     correlation_id: UUID | None = None
     candidate_traffic: float = Field(default=0.5, gt=0, lt=1)
+    holdback: float = Field(
+        default=0.0, ge=0, lt=0.5, description="share the previous version keeps after apply"
+    )
+    watch_days: int = Field(default=0, ge=0, description="how long an apply is watched")
+    as_of: datetime | None = Field(
+        default=None, description="the deciding run's window end: a watch starts there"
+    )
 
 
 class ModelLifecycleResult(BaseModel):

@@ -68,6 +68,23 @@ class ModelPatternImprovement(BaseModel):
     srm_epoch_at: datetime | None = Field(
         default=None, description="when a person last lifted a block; checks count from here"
     )
+    watch_from: datetime | None = Field(
+        default=None, description="applied: executions from then on are watched"
+    )
+    watch_until: datetime | None = Field(
+        default=None, description="applied: the previous version keeps a holdback until then"
+    )
+    watch_outcome: str | None = Field(
+        default=None, description="None while watched; then 'held' or 'rolled_back'"
+    )
+
+    @property
+    def watching(self) -> bool:
+        return (
+            self.status is EnumImprovementStatus.APPLIED
+            and self.watch_until is not None
+            and self.watch_outcome is None
+        )
 
     @property
     def metric(self) -> EnumMetric:

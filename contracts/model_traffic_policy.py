@@ -13,6 +13,10 @@ class ModelTrafficPolicyInput(BaseModel):
     active_version_id: str
     testing_version_ids: tuple[str, ...] = ()
     candidate_traffic: float = Field(gt=0, lt=1, description="share the candidates get together")
+    holdback_version_ids: tuple[str, ...] = Field(
+        default=(), description="previous versions watched after an apply"
+    )
+    holdback: float = Field(default=0.0, ge=0, lt=0.5, description="share of each holdback")
 
 
 class ModelTrafficPolicyOutput(BaseModel):

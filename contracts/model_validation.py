@@ -32,12 +32,14 @@ class ModelExperiment(BaseModel):
     expected_traffic_share: float = Field(
         default=0.5, gt=0, lt=1, description="candidate's share of (control + candidate) traffic"
     )
-    previous_p_value: float | None = Field(
-        default=None, ge=0, le=1, description="always-valid p-value at the previous look"
-    )
     age_days: float = Field(default=0.0, ge=0, description="since the candidate started")
     exposure: ModelExposureWindow | None = Field(
         default=None, description="assign()'s record of both arms; None: check logged counts"
+    )
+    watch_days_left: float | None = Field(
+        default=None,
+        description="set for an applied change under watch (control: the previous version "
+        "keeping its holdback; candidate: the new active one); None for an experiment",
     )
 
 
@@ -147,6 +149,8 @@ class ModelValidateOutput(BaseModel):
             EnumDecision.REJECT: 2,
             EnumDecision.INCONCLUSIVE: 2,
             EnumDecision.BLOCK: 2,
+            EnumDecision.HOLD: 2,
+            EnumDecision.ROLLBACK: 2,
             EnumDecision.CONTINUE: 2,
         }
         return min(

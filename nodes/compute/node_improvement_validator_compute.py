@@ -117,28 +117,23 @@ _STATISTIC = {
 }
 
 
-def _win_test(
-    metric: EnumMetric, e: ModelExperiment, *, alpha: float, previous_p_value: float | None
-) -> ModelMetricTest:
+def _win_test(metric: EnumMetric, e: ModelExperiment, *, alpha: float) -> ModelMetricTest:
     """The winning metric: always-valid p-value and confidence sequence, as a relative change
-    (positive = better). Raises StatsInputError when the arms cannot be compared."""
+    (positive = better). Raises StatsInputError when the arms cannot be compared.
+
+    The p-value is this look's, not the running minimum over looks: both are valid at any
+    stopping time, but a minimum carried from a look where the guardrails were unresolved
+    could decide while the CI shown beside it still includes no change. This look's p is
+    below alpha exactly when its always-valid CI excludes 0: one story."""
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     if metric is EnumMetric.SUCCESS_RATE:
         c, t = e.control, e.candidate
-        p = float(
-            always_valid_p_value_proportions(
-                c.successes, c.n, t.successes, t.n, previous_p_value=previous_p_value
-            )
-        )
+        p = float(always_valid_p_value_proportions(c.successes, c.n, t.successes, t.n))
         cs = proportion_confidence_sequence(c.successes, c.n, t.successes, t.n, alpha=alpha)
         base, difference = c.success_rate, t.success_rate - c.success_rate
     else:
         a, b = _mean_arm(e.control, metric), _mean_arm(e.candidate, metric)
-        p = float(
-            always_valid_p_value(
-                a.n, a.mean, a.var, b.n, b.mean, b.var, previous_p_value=previous_p_value
-            )
-        )
+        p = float(always_valid_p_value(a.n, a.mean, a.var, b.n, b.mean, b.var))
         cs = contrast_confidence_sequence(a.n, a.mean, a.var, b.n, b.mean, b.var, alpha=alpha)
         base, difference = a.mean, b.mean - a.mean
     scale = abs(base) or 1.0
@@ -446,6 +441,44 @@ def _logging_p_value(x: ModelExposureWindow) -> float:
     return float(sequential_srm([c.executions, t.executions], [1 - share, share]).p_value)
 
 
+def _watch(e: ModelExperiment, contract: ModelValidateInput) -> ModelValidationResult:
+    """An applied change against the previous version it replaced (which keeps a holdback):
+    rolled back when any guardrail shows it worse than its margin, held when the watch ends
+    without that. Rolling back is the claim to make rarely when the change is truly fine, so
+    alpha is divided among the guardrails (Bonferroni): the chance a truly-within-margins
+    change is rolled back stays at or below alpha."""
+    guardrails = contract.objective.guardrails
+    alpha = contract.significance_level / max(len(guardrails), 1)
+    checks = [
+        check_guardrail(g, e, alpha=alpha, min_sample_size=contract.min_sample_size)
+        for g in guardrails
+    ]
+    inferior = [g for g in checks if g.verdict is EnumGuardrailVerdict.INFERIOR]
+    left = e.watch_days_left or 0.0
+    if inferior:
+        decision = EnumDecision.ROLLBACK
+        reason = "regressed after apply: " + "; ".join(g.describe() for g in inferior)
+    elif left <= 0:
+        decision = EnumDecision.HOLD
+        reason = "watch ended: no guardrail worse than its margin against the previous version"
+    else:
+        decision = EnumDecision.CONTINUE
+        reason = (
+            f"watching ({left:.1f} days left, {e.control.n} holdback / {e.candidate.n} "
+            "new executions): no guardrail worse than its margin so far"
+        )
+    return ModelValidationResult(
+        improvement_id=e.improvement_id,
+        candidate_version_id=e.candidate.version_id,
+        decision=decision,
+        reason=reason,
+        metric=METRIC_OF_TYPE[e.improvement_type],
+        n_control=e.control.n,
+        n_candidate=e.candidate.n,
+        guardrails=checks,
+    )
+
+
 def planned_horizon(
     objective: ModelObjective, metric: EnumMetric, control: ModelArmStats, alpha: float
 ) -> int:
@@ -474,9 +507,13 @@ def planned_horizon(
 
 class NodeImprovementValidatorCompute:
     def validate(self, contract: ModelValidateInput) -> ModelValidateOutput:
-        alpha = contract.significance_level / max(len(contract.experiments), 1)
+        tests = [e for e in contract.experiments if e.watch_days_left is None]
+        alpha = contract.significance_level / max(len(tests), 1)
         return ModelValidateOutput(
-            results=[self._one(e, contract, alpha) for e in contract.experiments]
+            results=[
+                self._one(e, contract, alpha) if e.watch_days_left is None else _watch(e, contract)
+                for e in contract.experiments
+            ]
         )
 
     def _one(
@@ -508,14 +545,16 @@ class NodeImprovementValidatorCompute:
         if flag is not None:
             return result(EnumDecision.BLOCK, flag)
         horizon = planned_horizon(objective, metric, e.control, alpha)
-        at_horizon = min(e.control.n, e.candidate.n) >= horizon or (
+        # Executions per arm on average: with a 90/10 split the horizon still comes when the
+        # experiment has run as many executions as an even split would have by then.
+        at_horizon = (e.control.n + e.candidate.n) / 2 >= horizon or (
             e.age_days >= objective.horizon_days
         )
         guardrails = [
             check_guardrail(g, e, alpha=alpha, min_sample_size=need) for g in objective.guardrails
         ]
         try:
-            main = _win_test(metric, e, alpha=alpha, previous_p_value=e.previous_p_value)
+            main = _win_test(metric, e, alpha=alpha)
         except StatsInputError as exc:
             return result(
                 EnumDecision.INCONCLUSIVE if at_horizon else EnumDecision.CONTINUE,

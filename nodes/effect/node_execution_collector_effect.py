@@ -102,7 +102,43 @@ class NodeExecutionCollectorEffect:
             window_stats=window,
             experiments=experiments,
             feedback_collected=sum(s.n for s in window),
+            watches=await self._watches(conn, contract.pattern_id, active, versions, end),
         )
+
+    async def _watches(
+        self,
+        conn: asyncpg.Connection,
+        pattern_id: str,
+        active: ModelPatternVersion,
+        versions: list[ModelPatternVersion],
+        end: datetime,
+    ) -> list[ModelCandidateExperiment]:
+        """The applied change still under watch, if it is the active version: its previous
+        version (keeping the holdback) against it, over executions since the apply."""
+        by_id = {v.version_id: v for v in versions}
+        found = []
+        for improvement in await sql_improvements.list_improvements(
+            conn, pattern_id, [EnumImprovementStatus.APPLIED]
+        ):
+            if not improvement.watching or improvement.candidate_version_id != active.version_id:
+                continue
+            base = improvement.base_version_id
+            rows = {
+                r["version_id"]: r
+                for r in await sql_executions.experiment_stats(
+                    conn, pattern_id, base, active.version_id, end, improvement.watch_from
+                )
+            }
+            if base in by_id:
+                found.append(
+                    ModelCandidateExperiment(
+                        version=active,
+                        improvement=improvement,
+                        control=_arm(rows.get(base), base, []),
+                        candidate=_arm(rows.get(active.version_id), active.version_id, []),
+                    )
+                )
+        return found
 
     async def _experiments(
         self,

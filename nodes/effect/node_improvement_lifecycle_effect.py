@@ -57,6 +57,9 @@ class NodeImprovementLifecycleEffect:
                     actor=request.actor,
                     correlation_id=request.correlation_id,
                     candidate_traffic=request.candidate_traffic,
+                    holdback=request.holdback,
+                    watch_days=request.watch_days,
+                    as_of=request.as_of,
                 )
             )
             for intent in reduced.intents:
@@ -87,6 +90,9 @@ class NodeImprovementLifecycleEffect:
                     decision_reason=intent.evidence.reason or None,
                     correlation_id=intent.correlation_id,
                     new_check_epoch=intent.new_check_epoch,
+                    watch_days=intent.watch_days,
+                    watch_outcome=intent.watch_outcome,
+                    watch_from=intent.watch_from,
                     **intent.evidence.numbers(),
                 )
                 if intent.evidence.look is not None:

@@ -269,6 +269,8 @@ class NodeFeedbackLoopOrchestrator:
                     actor=c.actor,
                     correlation_id=c.correlation_id,
                     candidate_traffic=c.candidate_traffic,
+                    holdback=state.facts.objective.holdback,
+                    watch_days=state.facts.objective.watch_days,
                 ),
             )
             created = started.improvements
@@ -295,11 +297,21 @@ class NodeFeedbackLoopOrchestrator:
                         expected_traffic_share=_candidate_share(
                             e.version.traffic_weight, facts.active.traffic_weight
                         ),
-                        previous_p_value=e.improvement.p_value,
                         age_days=_age_days(e.version.created_at, facts.window_end),
                         exposure=e.exposure,
                     )
                     for e in facts.experiments
+                ]
+                + [
+                    ModelExperiment(
+                        improvement_id=w.improvement.improvement_id,
+                        improvement_type=w.improvement.improvement_type,
+                        control=w.control,
+                        candidate=w.candidate,
+                        expected_traffic_share=1 - facts.objective.holdback,
+                        watch_days_left=_days_left(w.improvement.watch_until, facts.window_end),
+                    )
+                    for w in facts.watches
                 ],
                 objective=facts.objective,
                 significance_level=c.significance_level,
@@ -320,6 +332,9 @@ class NodeFeedbackLoopOrchestrator:
                 actor=c.actor,
                 correlation_id=c.correlation_id,
                 candidate_traffic=c.candidate_traffic,
+                holdback=state.facts.objective.holdback,
+                watch_days=state.facts.objective.watch_days,
+                as_of=state.facts.window_end,
             ),
         )
         return dataclasses.replace(state, decided=decided), f"{decided.intents_applied} change(s)"
@@ -338,6 +353,10 @@ class NodeFeedbackLoopOrchestrator:
         return state, f"{len(tracked.versions_updated)} metric snapshot(s)"
 
 
+def _days_left(until: datetime | None, now: datetime) -> float:
+    return 0.0 if until is None else (until - now).total_seconds() / 86_400
+
+
 def _age_days(started: datetime | None, now: datetime) -> float:
     return 0.0 if started is None else max((now - started).total_seconds() / 86_400, 0.0)
 
@@ -352,7 +371,8 @@ def _skip_generate(state: RunState) -> str | None:
 
 
 def _skip_validate(state: RunState) -> str | None:
-    return None if state.facts.experiments else "no candidate in testing"
+    facts = state.facts
+    return None if facts.experiments or facts.watches else "no candidate in testing or watched"
 
 
 def _skip_apply(state: RunState) -> str | None:

@@ -59,7 +59,8 @@ IMPROVEMENT_LIFECYCLE = ModelFsmDefinition(
     name="improvement",
     states=tuple(s.value for s in EnumImprovementStatus),
     initial=_S.PROPOSED.value,
-    terminal=(_S.APPLIED.value, _S.REJECTED.value, _S.INCONCLUSIVE.value),
+    # applied is not terminal: a watched change can still be held or rolled back.
+    terminal=(_S.REJECTED.value, _S.INCONCLUSIVE.value),
     transitions=(
         _t(_S.PROPOSED, _E.PROPOSE, _S.TESTING),
         _t(_S.TESTING, _E.CONTINUE, _S.TESTING),
@@ -72,6 +73,9 @@ IMPROVEMENT_LIFECYCLE = ModelFsmDefinition(
         _t(_S.BLOCKED, _E.RESUME, _S.TESTING),
         _t(_S.BLOCKED, _E.REJECT, _S.REJECTED),
         _t(_S.BLOCKED, _E.SUPERSEDE, _S.REJECTED),
+        _t(_S.APPLIED, _E.CONTINUE, _S.APPLIED, "watching"),
+        _t(_S.APPLIED, _E.HOLD, _S.APPLIED, "watching"),
+        _t(_S.APPLIED, _E.REGRESS, _S.APPLIED, "watching"),
         _t(_S.VALIDATED, _E.REJECT, _S.REJECTED),
         _t(_S.TESTING, _E.SUPERSEDE, _S.REJECTED),
         _t(_S.VALIDATED, _E.SUPERSEDE, _S.REJECTED),
@@ -85,6 +89,8 @@ _EVENT_OF_DECISION = {
     EnumDecision.CONTINUE: _E.CONTINUE,
     EnumDecision.INCONCLUSIVE: _E.CONCLUDE,
     EnumDecision.BLOCK: _E.BLOCK,
+    EnumDecision.HOLD: _E.HOLD,
+    EnumDecision.ROLLBACK: _E.REGRESS,
 }
 _AUDIT_OF_EVENT: dict[_E, AuditAction] = {
     _E.REVIEW: "validate",
@@ -95,6 +101,7 @@ _AUDIT_OF_EVENT: dict[_E, AuditAction] = {
     _E.CONCLUDE: "inconclusive",
     _E.BLOCK: "block",
     _E.RESUME: "resume",
+    _E.HOLD: "hold",
 }
 
 
@@ -102,7 +109,13 @@ def events_for_decisions(
     results: Iterable[ModelValidationResult],
 ) -> tuple[ModelLifecycleEvent, ...]:
     """The validate stage's decisions as lifecycle events, promotions last: a promotion
-    supersedes the pattern's other candidates, so their own decisions must come first."""
+    supersedes the pattern's other candidates, so their own decisions must come first. A
+    rollback comes alone: every other decision of the run measured its candidate against the
+    version being rolled back, and the rollback supersedes those candidates anyway."""
+    results = list(results)
+    rollbacks = [r for r in results if r.decision is EnumDecision.ROLLBACK]
+    if rollbacks:
+        results = rollbacks[:1]
     events = [
         ModelLifecycleEvent(
             event=_EVENT_OF_DECISION[r.decision],
@@ -133,6 +146,15 @@ class _Fold:
     intents: list[ModelIntent] = field(default_factory=list)
     touched: list[ModelPatternImprovement] = field(default_factory=list)
     reweigh: bool = False
+    request: ModelLifecycleInput | None = None
+    """Holdback, watch length and the run's window end, for a change applied now."""
+    watching: dict[UUID, str] = field(default_factory=dict)
+    """Applied improvements under watch -> the previous version that keeps the holdback."""
+
+    def watch_days(self) -> int | None:
+        """How long a change applied now is watched; None when there is no watch."""
+        r = self.request
+        return r.watch_days if r is not None and r.holdback > 0 and r.watch_days > 0 else None
 
     def active(self) -> ModelPatternVersion:
         for version in self.versions.values():
@@ -189,7 +211,16 @@ class NodeImprovementLifecycleReducer:
             improvements={i.improvement_id: i for i in state.improvements},
             actor=contract.actor,
             correlation_id=contract.correlation_id,
+            request=contract,
         )
+        active_id = next(
+            (v.version_id for v in state.versions if v.status is EnumVersionStatus.ACTIVE), None
+        )
+        fold.watching = {
+            i.improvement_id: i.base_version_id
+            for i in state.improvements
+            if i.watching and i.candidate_version_id == active_id
+        }
         weights_before = {v.version_id: v.traffic_weight for v in state.versions}
         for event in contract.events:
             if event.event is _E.PROPOSE:
@@ -212,7 +243,7 @@ class NodeImprovementLifecycleReducer:
             self.definition,
             improvement.status.value,
             event.value,
-            guards={"significant": evidence.significant},
+            guards={"significant": evidence.significant, "watching": improvement.watching},
             subject=f"improvement {improvement.improvement_id}",
         )
         return _S(moved.target)
@@ -225,8 +256,12 @@ class NodeImprovementLifecycleReducer:
         evidence: ModelDecisionEvidence,
         *,
         new_check_epoch: bool = False,
+        watch_days: int | None = None,
+        watch_outcome: str | None = None,
     ) -> ModelPatternImprovement:
         updates: dict[str, object] = {"status": status}
+        if watch_outcome is not None:
+            updates["watch_outcome"] = watch_outcome
         updates.update({k: v for k, v in evidence.numbers().items() if v is not None})
         if evidence.reason:
             updates["decision_reason"] = evidence.reason
@@ -241,6 +276,9 @@ class NodeImprovementLifecycleReducer:
                 evidence=evidence,
                 correlation_id=fold.correlation_id,
                 new_check_epoch=new_check_epoch,
+                watch_days=watch_days,
+                watch_outcome=watch_outcome,
+                watch_from=fold.request.as_of if fold.request and watch_days else None,
             )
         )
         if _S.BLOCKED in (improvement.status, status) and improvement.status is not status:
@@ -253,8 +291,20 @@ class NodeImprovementLifecycleReducer:
         if improvement is None:
             raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no improvement {improvement_id}")
         target = self._transition(improvement, event.event, event.evidence)
+        if event.event in (_E.HOLD, _E.REGRESS):
+            self._end_watch(fold, improvement, event)
+            return
+        if improvement.status is _S.APPLIED:  # a look at a change under watch
+            self._record(fold, improvement, target, event.evidence)
+            return
+        watch = fold.watch_days()
         self._record(
-            fold, improvement, target, event.evidence, new_check_epoch=event.event is _E.RESUME
+            fold,
+            improvement,
+            target,
+            event.evidence,
+            new_check_epoch=event.event is _E.RESUME,
+            watch_days=watch if target is _S.APPLIED else None,
         )
         action = _AUDIT_OF_EVENT.get(event.event)
         candidate = improvement.candidate_version_id
@@ -321,6 +371,67 @@ class NodeImprovementLifecycleReducer:
         )
         fold.audit("archive", f"replaced by {candidate}", version_id=old.version_id)
         self._supersede_open(fold, f"superseded: {candidate} became active")
+        for watched in list(fold.watching):
+            self._end_watch(
+                fold,
+                fold.improvements[watched],
+                ModelLifecycleEvent(
+                    event=_E.HOLD,
+                    improvement_id=watched,
+                    evidence=ModelDecisionEvidence(
+                        reason=f"watch ended: {candidate} was applied after it"
+                    ),
+                ),
+            )
+        if fold.watch_days() is not None:
+            fold.watching[improvement.improvement_id] = old.version_id
+            fold.reweigh = True
+
+    def _end_watch(
+        self, fold: _Fold, improvement: ModelPatternImprovement, event: ModelLifecycleEvent
+    ) -> None:
+        """HOLD: the change stays and its holdback ends. REGRESS: the change is rolled back,
+        its previous config restored as a new active version (``rolled_back_to`` edge)."""
+        outcome = "held" if event.event is _E.HOLD else "rolled_back"
+        self._record(fold, improvement, _S.APPLIED, event.evidence, watch_outcome=outcome)
+        fold.watching.pop(improvement.improvement_id, None)
+        fold.reweigh = True
+        if event.event is _E.HOLD:
+            fold.audit(
+                "hold",
+                event.evidence.reason,
+                version_id=improvement.candidate_version_id,
+                improvement_id=improvement.improvement_id,
+            )
+            return
+        base = fold.versions[improvement.base_version_id]
+        regressed = fold.active()
+        fold.set_version_status(regressed.version_id, EnumVersionStatus.ARCHIVED)
+        latest = max(fold.versions.values(), key=lambda v: v.semver)
+        restored = ModelPatternVersion(
+            pattern_id=fold.pattern_id,
+            version=bump_minor(latest.version),
+            status=EnumVersionStatus.ACTIVE,
+            config=base.config,
+            correlation_id=fold.correlation_id,
+        )
+        fold.versions[restored.version_id] = restored
+        fold.intents.append(
+            ModelIntentCreateVersion(
+                version=restored,
+                parent_id=base.version_id,
+                relation=EnumLineageRelation.ROLLED_BACK_TO,
+            )
+        )
+        fold.audit(
+            "rollback",
+            event.evidence.reason,
+            version_id=restored.version_id,
+            improvement_id=improvement.improvement_id,
+            details={"restored_from": base.version_id, "replaced": regressed.version_id},
+        )
+        fold.audit("archive", f"rolled back to {base.version_id}", version_id=regressed.version_id)
+        self._supersede_open(fold, f"superseded: {regressed.version_id} was rolled back")
 
     def _supersede_open(self, fold: _Fold, reason: str) -> None:
         evidence = ModelDecisionEvidence(reason=reason)
@@ -388,6 +499,11 @@ class NodeImprovementLifecycleReducer:
         ):
             return
         active = fold.active()
+        held = tuple(
+            version_id
+            for version_id in fold.watching.values()
+            if version_id in fold.versions and version_id != active.version_id
+        )
         blocked = {
             i.candidate_version_id for i in fold.improvements.values() if i.status is _S.BLOCKED
         }
@@ -401,6 +517,8 @@ class NodeImprovementLifecycleReducer:
                 active_version_id=active.version_id,
                 testing_version_ids=testing,
                 candidate_traffic=candidate_traffic,
+                holdback_version_ids=held,
+                holdback=fold.request.holdback if held and fold.request else 0.0,
             )
         ).weights
         for version_id, version in fold.versions.items():

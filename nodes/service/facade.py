@@ -211,6 +211,7 @@ class FeedbackLoopService:
             found = await sql_improvements.get_improvement(conn, improvement_id)
             if found is None:
                 raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no improvement {improvement_id}")
+            objective = await self.runtime.objectives.get(conn, found.pattern_id)
             done = await self.runtime.lifecycle.execute_effect(
                 conn,
                 ModelLifecycleRequest(
@@ -223,6 +224,8 @@ class FeedbackLoopService:
                         ),
                     ),
                     actor=actor,
+                    holdback=objective.holdback,
+                    watch_days=objective.watch_days,
                 ),
             )
             if event is not EnumLifecycleEvent.RESUME:

@@ -76,9 +76,9 @@ FROM w GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200
 _EXPERIMENT_STATS = f"""
 WITH arms AS ({_SCORED}
     WHERE pattern_id = $1 AND version_id IN ($2, $3) AND started_at <= $4
-      AND started_at >= (  -- a scalar subquery: evaluated once, whatever the planner's stats
+      AND started_at >= greatest($5::timestamptz, (  -- a scalar subquery: evaluated once
           SELECT min(started_at) FROM hook_executions
-          WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4))
+          WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4)))
 SELECT vid AS version_id, {_AGGREGATES},
     percentile_disc(ARRAY[{", ".join(map(str, TAIL_FRACTIONS))}]::float8[])
         WITHIN GROUP (ORDER BY duration_ms) AS duration_tail
@@ -106,10 +106,16 @@ async def window_stats(
 
 
 async def experiment_stats(
-    conn: asyncpg.Connection, pattern_id: str, control_id: str, candidate_id: str, end: datetime
+    conn: asyncpg.Connection,
+    pattern_id: str,
+    control_id: str,
+    candidate_id: str,
+    end: datetime,
+    since: datetime | None = None,
 ) -> list[asyncpg.Record]:
+    """Both arms from the candidate's first execution (or ``since``, when later) to ``end``."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        _EXPERIMENT_STATS, pattern_id, control_id, candidate_id, end
+        _EXPERIMENT_STATS, pattern_id, control_id, candidate_id, end, since
     )
     return rows
 

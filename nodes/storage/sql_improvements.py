@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,8 +15,12 @@ from contracts.model_pattern_improvement import ModelPatternImprovement
 _COLUMNS = (
     "improvement_id, pattern_id, base_version_id, candidate_version_id, generator, "
     "improvement_type, description, config_diff, expected_delta, risk, status, p_value, "
-    "confidence, performance_delta, decision_reason, correlation_id, srm_epoch_at"
+    "confidence, performance_delta, decision_reason, correlation_id, srm_epoch_at, watch_from, "
+    "watch_until, watch_outcome"
 )
+
+
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, _COLUMNS.count(",") + 2))
 
 
 def _to_model(row: asyncpg.Record) -> ModelPatternImprovement:
@@ -25,8 +30,7 @@ def _to_model(row: asyncpg.Record) -> ModelPatternImprovement:
 async def insert_improvement(conn: asyncpg.Connection, item: ModelPatternImprovement) -> None:
     data = item.model_dump(mode="json")
     await conn.execute(
-        f"INSERT INTO improvements ({_COLUMNS}) VALUES "
-        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        f"INSERT INTO improvements ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
         item.improvement_id,
         item.pattern_id,
         item.base_version_id,
@@ -44,6 +48,9 @@ async def insert_improvement(conn: asyncpg.Connection, item: ModelPatternImprove
         item.decision_reason,
         item.correlation_id,
         item.srm_epoch_at,
+        item.watch_from,
+        item.watch_until,
+        item.watch_outcome,
     )
 
 
@@ -84,6 +91,9 @@ async def update_improvement(
     decision_reason: str | None = None,
     correlation_id: UUID | None = None,
     new_check_epoch: bool = False,
+    watch_days: int | None = None,
+    watch_outcome: str | None = None,
+    watch_from: datetime | None = None,
 ) -> None:
     """Record a look's numbers; ``None`` keeps what was stored."""
     values: tuple[Any, ...] = (
@@ -95,6 +105,9 @@ async def update_improvement(
         decision_reason,
         correlation_id,
         new_check_epoch,
+        watch_days,
+        watch_outcome,
+        watch_from,
     )
     await conn.execute(
         "UPDATE improvements SET status = $2, p_value = coalesce($3, p_value), "
@@ -102,7 +115,11 @@ async def update_improvement(
         "performance_delta = coalesce($5, performance_delta), "
         "decision_reason = coalesce($6, decision_reason), "
         "correlation_id = coalesce($7, correlation_id), updated_at = now(), "
-        "srm_epoch_at = CASE WHEN $8 THEN now() ELSE srm_epoch_at END "
+        "srm_epoch_at = CASE WHEN $8 THEN now() ELSE srm_epoch_at END, "
+        "watch_until = CASE WHEN $9::int IS NULL THEN watch_until "
+        "ELSE coalesce($11, now()) + make_interval(days => $9::int) END, "
+        "watch_outcome = coalesce($10, watch_outcome), "
+        "watch_from = CASE WHEN $9::int IS NULL THEN watch_from ELSE coalesce($11, now()) END "
         "WHERE improvement_id = $1",
         *values,
     )
@@ -115,7 +132,8 @@ async def lock_for_lifecycle(
     the transaction that changes them."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 "
-        "AND (status IN ('testing', 'validated', 'blocked') OR improvement_id = ANY($2::uuid[])) "
+        "AND (status IN ('testing', 'validated', 'blocked') OR improvement_id = ANY($2::uuid[]) "
+        "OR (status = 'applied' AND watch_until IS NOT NULL AND watch_outcome IS NULL)) "
         "ORDER BY created_at, improvement_id FOR UPDATE",
         pattern_id,
         list(improvement_ids),

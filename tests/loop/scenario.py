@@ -80,7 +80,9 @@ class Scenario:
         return dict(Counter(row["version_id"] for row in rows))
 
     def contract(self, **overrides: Any) -> ModelFeedbackLoopInput:
-        return ModelFeedbackLoopInput(pattern_id=self.pattern_id, as_of=self.as_of, **overrides)
+        return ModelFeedbackLoopInput(
+            **{"pattern_id": self.pattern_id, "as_of": self.as_of, **overrides}
+        )
 
     async def close(self) -> None:
         await self.service.close()

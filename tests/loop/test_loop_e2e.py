@@ -111,8 +111,13 @@ async def test_truly_better_candidate_is_applied(
     assert s.simulator.is_truly_better(
         "api_debug", versions["api_debug@1.0.0"].config, versions[candidate].config, "duration_ms"
     )
-    # New traffic goes to the new active version only.
-    assert set(await s.traffic(50)) == {candidate}
+    # New traffic goes to the new active version, apart from the 10 % holdback the previous
+    # version keeps while the change is watched.
+    split = await s.traffic(1000)
+    assert set(split) == {candidate, "api_debug@1.0.0"}
+    assert 60 < split["api_debug@1.0.0"] < 140
+    (applied,) = await s.service.improvements("api_debug", [EnumImprovementStatus.APPLIED])
+    assert applied.watching and applied.watch_until is not None
 
 
 async def test_aa_experiment_applies_nothing(
