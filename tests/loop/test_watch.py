@@ -3,6 +3,9 @@ rolled back automatically when it shows itself worse than a guardrail's margin."
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -58,7 +61,7 @@ def regressed(candidate: str, rng: np.random.Generator) -> Any:
 
 
 async def test_a_change_that_regresses_after_apply_is_rolled_back(
-    pool: asyncpg.Pool, applied: tuple[Scenario, str]
+    pool: asyncpg.Pool, db_dsn: str, applied: tuple[Scenario, str]
 ) -> None:
     s, candidate = applied
     (watched,) = await s.service.improvements("api_debug", [EnumImprovementStatus.APPLIED])
@@ -90,6 +93,16 @@ async def test_a_change_that_regresses_after_apply_is_rolled_back(
     )
     assert ("rollback", restored) in [(a["action"], a["version_id"]) for a in audit]
     assert set(await s.traffic(300)) == {restored}  # the holdback is over
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "nodes.adapters.cli.main", "--dsn", db_dsn, "improvements",
+         "--status", "applied"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "applied: 1; later regressed and rolled back: 1; held after their watch: 0" in (
+        listed.stdout
+    )
 
 
 async def test_a_change_that_holds_ends_its_watch_and_its_holdback(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+from collections import Counter
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +28,8 @@ def register(commands: Any) -> None:
         description="List improvements with their ids (for approve/reject/resume), status, "
         "numbers of the last look and the reason of the last decision (a blocked one says why "
         "it was blocked). Default: validated and blocked (waiting for a human) and testing, "
-        "over every pattern.",
+        "over every pattern. Listing applied ones (--status applied) also counts how many "
+        "later regressed and were rolled back by their watch.",
     )
     listing.add_argument("--pattern", metavar="ID", help="one pattern only")
     listing.add_argument(
@@ -179,4 +181,13 @@ async def _list(args: argparse.Namespace, ctx: CliContext) -> int:
     for improvement in found:
         print(_row(improvement))
     print(f"{len(found)} improvement(s)")
+    applied = [i for i in found if i.status is EnumImprovementStatus.APPLIED]
+    if applied:
+        outcomes = Counter(i.watch_outcome or ("watching" if i.watching else "not watched")
+                           for i in applied)  # fmt: skip
+        print(
+            f"applied: {len(applied)}; later regressed and rolled back: "
+            f"{outcomes['rolled_back']}; held after their watch: {outcomes['held']}; "
+            f"still watched: {outcomes['watching']}; not watched: {outcomes['not watched']}"
+        )
     return 0
