@@ -11,9 +11,11 @@ from bench.decisions import (
     PER_ARM_PER_LOOK,
     SCENARIO,
     SCENARIOS,
+    WATCH_SCENARIO,
     Outcome,
     margin_multiples,
     run_in_process,
+    run_watches,
     simulate,
     true_harms,
     true_metrics,
@@ -33,7 +35,8 @@ def applied(found: list[Outcome]) -> int:
 def test_truth_of_each_class() -> None:
     truly_better = {s.key for s in SCENARIOS if s.truly_better}
     assert truly_better == {
-        "gain3", "gain10", "gain30", "loss_both", "loss_one", "split90", "no_scores",
+        "gain3", "gain10", "gain30", "loss_both", "loss_both_noexp", "loss_one", "split90",
+        "no_scores",
     }  # fmt: skip
     control = true_metrics(SCENARIO["aa"].candidate)
     for s in SCENARIOS:
@@ -61,6 +64,41 @@ def test_look_k_sees_k_times_500_per_arm_and_loss_keeps_the_same_executions() ->
     assert 0.78 < biased.durations.size / aa_candidate.durations.size < 0.82
     control90, candidate10 = simulate(SCENARIO["split90"], 0, SEED)
     assert (control90.at(2).n, candidate10.at(2).n) == (1800, 200)
+
+
+def test_exposures_count_routed_calls_logged_rows_and_distinct_units() -> None:
+    _, biased = simulate(SCENARIO["biased_loss"], 3, SEED)
+    seen = biased.exposure_at(2)
+    assert seen.calls == seen.units == 2 * PER_ARM_PER_LOOK  # one unit per execution
+    assert seen.executions == biased.at(2).n < seen.calls
+    control, candidate = simulate(SCENARIO["aa_units"], 3, SEED)
+    for arm in (control, candidate):
+        first, last = arm.exposure_at(1), arm.exposure_at(20)
+        assert first.calls == first.executions == PER_ARM_PER_LOOK
+        assert first.units < first.calls  # a repeated unit counts once
+        assert first.units <= last.units < 5_000 < last.calls
+        assert last.units == np.unique(arm.units).size
+
+
+def test_outcome_biased_loss_is_blocked_at_look_1_with_exposures() -> None:
+    found = outcomes("biased_loss", 20)
+    assert applied(found) == 0
+    assert all(o.decision == "block" and o.look == 1 for o in found), [o.reason for o in found]
+    assert all(o.reason.startswith("logging incomplete") for o in found)
+
+
+def test_a_a_with_zipf_repeated_units_is_neither_applied_nor_blocked() -> None:
+    found = outcomes("aa_units", 10)
+    assert applied(found) == 0
+    assert not any(o.blocked for o in found)
+
+
+def test_a_regression_after_apply_is_rolled_back_within_5_looks_and_a_gain_is_held() -> None:
+    regress = run_watches([("regress", i) for i in range(10)], SEED, workers=1)
+    assert all(o.decision == "rollback" and 3 <= o.look <= 7 for o in regress), regress
+    assert WATCH_SCENARIO["regress"].regressed is not None
+    held = run_watches([("watch10", i) for i in range(5)], SEED, workers=1)
+    assert all(o.decision == "hold" for o in held), held
 
 
 def test_a_a_rarely_applies() -> None:
