@@ -20,6 +20,7 @@ class EnumMetric(StrEnum):
     QUALITY_SCORE = "quality_score"  # higher is better
     SUCCESS_RATE = "success_rate"  # higher is better
     USER_RATING = "user_rating"  # higher is better
+    REWARD = "reward"  # higher is better: the objective's composite reward per execution
 
 
 class EnumImprovementType(StrEnum):

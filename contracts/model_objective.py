@@ -26,6 +26,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.enum_loop import EnumMetric
+from contracts.model_reward import DEFAULT_REWARD_CONFIG, ModelRewardConfig
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,6 +111,10 @@ class ModelObjective(BaseModel):
         default=0.10, ge=0, lt=0.5, description="share kept on the previous version after apply"
     )
     watch_days: int = Field(default=7, ge=0, le=90, description="how long an apply is watched")
+    reward: ModelRewardConfig = Field(
+        default=DEFAULT_REWARD_CONFIG,
+        description="the composite reward: a per-execution score, the metric 'reward'",
+    )
 
     @model_validator(mode="after")
     def _one_guardrail_per_metric(self) -> ModelObjective:

@@ -48,6 +48,8 @@ class ModelArmStats(BaseModel):
     cost_n: int = Field(default=0, ge=0)
     cost_mean: float = 0.0
     cost_var: float = Field(default=0.0, ge=0)
+    reward_mean: float = Field(default=0.0, ge=0, le=1, description="composite reward, mean")
+    reward_var: float = Field(default=0.0, ge=0)
     duration_tail: tuple[float, ...] = Field(
         default=(), description="duration order statistics at TAIL_FRACTIONS (experiments only)"
     )
@@ -63,7 +65,9 @@ class ModelIssue(BaseModel):
 
     model_config = _FROZEN
 
-    kind: str = Field(description="slow | failing | timeouts | low_quality | low_rating")
+    kind: str = Field(
+        description="slow | failing | timeouts | low_quality | low_rating | low_reward | retrain"
+    )
     metric: EnumMetric
     observed: float
     threshold: float
@@ -84,5 +88,6 @@ class ModelPatternFeedback(BaseModel):
     duration_p99: float
     mean_quality: float | None = None
     mean_rating: float | None = None
+    mean_reward: float | None = None
     top_errors: list[ModelErrorCount] = Field(default_factory=list)
     issues: list[ModelIssue] = Field(default_factory=list)

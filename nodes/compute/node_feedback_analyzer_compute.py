@@ -5,12 +5,29 @@ from __future__ import annotations
 from contracts.enum_loop import EnumMetric
 from contracts.model_analysis import ModelAnalysisThresholds, ModelAnalyzeInput, ModelAnalyzeOutput
 from contracts.model_pattern_feedback import ModelArmStats, ModelIssue, ModelPatternFeedback
+from contracts.model_reward import ModelRewardThresholds
 
 
-def _issues(stats: ModelArmStats, limits: ModelAnalysisThresholds) -> list[ModelIssue]:
+def _issues(
+    stats: ModelArmStats,
+    limits: ModelAnalysisThresholds,
+    reward: ModelRewardThresholds | None,
+) -> list[ModelIssue]:
     if stats.n < limits.min_executions:
         return []
     found = []
+    if reward is not None and stats.reward_mean < reward.minimum_acceptable:
+        retrain = stats.reward_mean < reward.retrain
+        found.append(
+            ModelIssue(
+                kind="retrain" if retrain else "low_reward",
+                metric=EnumMetric.REWARD,
+                observed=stats.reward_mean,
+                threshold=reward.retrain if retrain else reward.minimum_acceptable,
+                detail="mean composite reward below the "
+                + ("retrain threshold" if retrain else "minimum acceptable"),
+            )
+        )
     if stats.success_rate < limits.min_success_rate:
         found.append(
             ModelIssue(
@@ -76,8 +93,9 @@ class NodeFeedbackAnalyzerCompute:
                     duration_p99=s.duration_p99,
                     mean_quality=s.quality_mean if s.quality_n else None,
                     mean_rating=s.rating_mean if s.rating_n else None,
+                    mean_reward=s.reward_mean if s.n else None,
                     top_errors=s.top_errors,
-                    issues=_issues(s, contract.thresholds),
+                    issues=_issues(s, contract.thresholds, contract.reward),
                 )
                 for s in contract.stats
             ]

@@ -106,6 +106,8 @@ def _mean_arm(stats: ModelArmStats, metric: EnumMetric | EnumGuardedMetric) -> _
             return _Mean(stats.rating_n, stats.rating_mean, stats.rating_var)
         case EnumGuardedMetric.COST_USD:
             return _Mean(stats.cost_n, stats.cost_mean, stats.cost_var)
+        case EnumMetric.REWARD:
+            return _Mean(stats.n, stats.reward_mean, stats.reward_var)
     raise ValueError(f"{metric} is not a mean")  # pragma: no cover - exhaustive above
 
 
@@ -114,6 +116,7 @@ _STATISTIC = {
     EnumMetric.QUALITY_SCORE: "mean quality_score (relative change)",
     EnumMetric.USER_RATING: "mean user_rating (relative change)",
     EnumMetric.SUCCESS_RATE: "success rate (relative change)",
+    EnumMetric.REWARD: "mean composite reward (relative change)",
 }
 
 

@@ -16,6 +16,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_feedback import ModelArmStats, ModelErrorCount
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_pattern_version import ModelPatternVersion
+from contracts.model_reward import ModelRewardConfig
 from contracts.model_traffic_allocation import ModelTrafficAllocation
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
@@ -52,6 +53,8 @@ def _arm(
         cost_n=row["cost_n"],
         cost_mean=row["cost_mean"],
         cost_var=row["cost_var"],
+        reward_mean=min(max(row["reward_mean"] or 0.0, 0.0), 1.0),
+        reward_var=row["reward_var"],
         duration_tail=tuple(row.get("duration_tail") or ()),
         top_errors=errors,
     )
@@ -80,8 +83,10 @@ class NodeExecutionCollectorEffect:
                 "(feedback-loop versions register, or register_pattern())",
             )
         end = contract.as_of or await sql_executions.fetch_now(conn)
+        objective = await self._objectives.get(conn, contract.pattern_id)
+        reward = objective.reward
         stats_rows, error_rows = await sql_executions.window_stats(
-            conn, contract.pattern_id, active.version_id, end, contract.time_window_days
+            conn, contract.pattern_id, active.version_id, end, contract.time_window_days, reward
         )
         errors: dict[str, list[ModelErrorCount]] = defaultdict(list)
         for row in error_rows:
@@ -91,18 +96,18 @@ class NodeExecutionCollectorEffect:
                 )
         window = [_arm(r, r["version_id"], errors[r["version_id"]]) for r in stats_rows]
         experiments = await self._experiments(
-            conn, contract.pattern_id, active.version_id, versions, end
+            conn, contract.pattern_id, active.version_id, versions, end, reward
         )
         return ModelCollectOutput(
             pattern_id=contract.pattern_id,
             window_end=end,
-            objective=await self._objectives.get(conn, contract.pattern_id),
+            objective=objective,
             active=active,
             versions=versions,
             window_stats=window,
             experiments=experiments,
             feedback_collected=sum(s.n for s in window),
-            watches=await self._watches(conn, contract.pattern_id, active, versions, end),
+            watches=await self._watches(conn, contract.pattern_id, active, versions, end, reward),
         )
 
     async def _watches(
@@ -112,6 +117,7 @@ class NodeExecutionCollectorEffect:
         active: ModelPatternVersion,
         versions: list[ModelPatternVersion],
         end: datetime,
+        reward: ModelRewardConfig,
     ) -> list[ModelCandidateExperiment]:
         """The applied change still under watch, if it is the active version: its previous
         version (keeping the holdback) against it, over executions since the apply."""
@@ -126,7 +132,7 @@ class NodeExecutionCollectorEffect:
             rows = {
                 r["version_id"]: r
                 for r in await sql_executions.experiment_stats(
-                    conn, pattern_id, base, active.version_id, end, improvement.watch_from
+                    conn, pattern_id, base, active.version_id, end, reward, improvement.watch_from
                 )
             }
             if base in by_id:
@@ -147,6 +153,7 @@ class NodeExecutionCollectorEffect:
         active_id: str,
         versions: list[ModelPatternVersion],
         end: datetime,
+        reward: ModelRewardConfig,
     ) -> list[ModelCandidateExperiment]:
         testing = {v.version_id: v for v in versions if v.status is EnumVersionStatus.TESTING}
         if not testing:
@@ -169,7 +176,7 @@ class NodeExecutionCollectorEffect:
             rows = {
                 r["version_id"]: r
                 for r in await sql_executions.experiment_stats(
-                    conn, pattern_id, active_id, version.version_id, end
+                    conn, pattern_id, active_id, version.version_id, end, reward
                 )
             }
             found.append(

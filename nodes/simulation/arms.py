@@ -14,8 +14,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from contracts.model_pattern_feedback import TAIL_FRACTIONS, ModelArmStats
+from contracts.model_reward import DEFAULT_REWARD_CONFIG, ModelRewardConfig
+from nodes.compute.node_reward_compute import NodeRewardCompute
 
 _TAIL = np.asarray(TAIL_FRACTIONS)
+_REWARD = NodeRewardCompute()
 
 
 def _var(values: np.ndarray) -> float:
@@ -35,6 +38,7 @@ def arm_stats(
     ratings: ArrayLike | None = None,
     costs: ArrayLike | None = None,
     with_tail: bool = True,
+    reward: ModelRewardConfig = DEFAULT_REWARD_CONFIG,
 ) -> ModelArmStats:
     """``quality``, ``ratings`` and ``costs`` may hold NaN for executions that logged none (SQL
     NULL: not counted); ``successes`` is boolean per execution."""
@@ -54,6 +58,8 @@ def arm_stats(
         return v[~np.isnan(v)]
 
     q, r, c = logged(quality), logged(ratings), logged(costs)
+    all_costs = None if costs is None else np.asarray(costs, dtype=np.float64)
+    scores = _REWARD.score_many(reward, d, all_costs, ok).score
     tail: tuple[float, ...] = ()
     if with_tail:  # percentile_disc(f) = X_(ceil(f n)), at least the first value
         ranks = np.maximum(np.ceil(_TAIL * n - 1e-9).astype(np.int64), 1)
@@ -78,5 +84,7 @@ def arm_stats(
         cost_n=int(c.size),
         cost_mean=_mean(c),
         cost_var=_var(c),
+        reward_mean=float(scores.mean()),
+        reward_var=_var(scores),
         duration_tail=tail if all(math.isfinite(x) for x in tail) else (),
     )

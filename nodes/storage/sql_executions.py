@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from contracts.model_pattern_feedback import TAIL_FRACTIONS
+from contracts.model_reward import ModelRewardConfig
 
 EXECUTION_COLUMNS = (
     "execution_id",
@@ -25,9 +26,22 @@ EXECUTION_COLUMNS = (
     "metadata",
 )
 
-# One row of summary statistics per version. log(1 + duration) because durations are
-# heavy-tailed and may be 0; the statistics engine tests on that scale too.
-_AGGREGATES = """
+REWARD_PARAMETERS = 6
+"""The composite reward's numbers, passed with every aggregate query: weights success, latency,
+cost, error; bounds max latency (ms), max cost (USD)."""
+
+
+def _aggregates(first: int) -> str:
+    """One row of summary statistics per version; the reward's parameters are ``$first`` ..
+    ``$first + 5``. The reward is ``NodeRewardCompute``'s formula, clamped to [0, 1] (tests
+    check the two agree). log(1 + duration) is kept for heavy-tailed diagnostics."""
+    ws, wl, wc, we, max_ms, max_usd = (f"${first + k}::float8" for k in range(REWARD_PARAMETERS))
+    reward = (
+        f"greatest(0, least(1, 1 - {wl} * least(duration_ms / {max_ms}, 1)"
+        f" - {wc} * least(coalesce(cost_usd, 0) / {max_usd}, 1)"
+        f" - CASE WHEN status = 'success' THEN 0 ELSE {ws} + {we} END))"
+    )
+    return f"""
     count(*)::int AS n,
     count(*) FILTER (WHERE status = 'success')::int AS successes,
     count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
@@ -44,8 +58,11 @@ _AGGREGATES = """
     coalesce(var_samp(user_rating), 0)::float8 AS rating_var,
     count(cost_usd)::int AS cost_n,
     coalesce(avg(cost_usd), 0)::float8 AS cost_mean,
-    coalesce(var_samp(cost_usd), 0)::float8 AS cost_var
+    coalesce(var_samp(cost_usd), 0)::float8 AS cost_var,
+    avg({reward}) AS reward_mean,
+    coalesce(var_samp({reward}), 0) AS reward_var
 """
+
 
 _SCORED = """
     SELECT coalesce(version_id, $2) AS vid, duration_ms, status, user_rating, error_message,
@@ -61,7 +78,7 @@ _IN_WINDOW = (
 _WINDOW_STATS = f"""
 WITH w AS ({_SCORED}
     WHERE {_IN_WINDOW})
-SELECT vid AS version_id, {_AGGREGATES} FROM w GROUP BY vid
+SELECT vid AS version_id, {_aggregates(5)} FROM w GROUP BY vid
 """
 
 _WINDOW_ERRORS = f"""
@@ -79,7 +96,7 @@ WITH arms AS ({_SCORED}
       AND started_at >= greatest($5::timestamptz, (  -- a scalar subquery: evaluated once
           SELECT min(started_at) FROM hook_executions
           WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4)))
-SELECT vid AS version_id, {_AGGREGATES},
+SELECT vid AS version_id, {_aggregates(6)},
     percentile_disc(ARRAY[{", ".join(map(str, TAIL_FRACTIONS))}]::float8[])
         WITHIN GROUP (ORDER BY duration_ms) AS duration_tail
 FROM arms GROUP BY vid
@@ -91,16 +108,22 @@ async def fetch_now(conn: asyncpg.Connection) -> datetime:
     return now
 
 
+def reward_arguments(reward: ModelRewardConfig) -> tuple[float, ...]:
+    w, b = reward.weights, reward.bounds
+    return (w.success, w.latency, w.cost, w.error, b.max_latency_ms, b.max_cost_usd)
+
+
 async def window_stats(
     conn: asyncpg.Connection,
     pattern_id: str,
     active_version_id: str | None,
     end: datetime,
     days: int,
+    reward: ModelRewardConfig,
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
     """Per-version aggregates and error counts of the window; unversioned rows count as active."""
     args: tuple[Any, ...] = (pattern_id, active_version_id, end, days)
-    stats = await conn.fetch(_WINDOW_STATS, *args)
+    stats = await conn.fetch(_WINDOW_STATS, *args, *reward_arguments(reward))
     errors = await conn.fetch(_WINDOW_ERRORS, *args)
     return stats, errors
 
@@ -111,11 +134,18 @@ async def experiment_stats(
     control_id: str,
     candidate_id: str,
     end: datetime,
+    reward: ModelRewardConfig,
     since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """Both arms from the candidate's first execution (or ``since``, when later) to ``end``."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        _EXPERIMENT_STATS, pattern_id, control_id, candidate_id, end, since
+        _EXPERIMENT_STATS,
+        pattern_id,
+        control_id,
+        candidate_id,
+        end,
+        since,
+        *reward_arguments(reward),
     )
     return rows
 

@@ -11,6 +11,7 @@ from contracts.enum_loop import EnumFeedbackType, EnumImprovementType, EnumRiskL
 from contracts.model_analysis import ModelAnalysisThresholds, ModelAnalyzeInput, ModelGenerateInput
 from contracts.model_pattern_feedback import ModelArmStats, ModelErrorCount, ModelPatternFeedback
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
+from contracts.model_reward import ModelRewardThresholds
 from nodes.compute.generators import GeneratorRegistry, ModelGeneratorContext, default_registry
 from nodes.compute.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
 from nodes.compute.node_improvement_generator_compute import NodeImprovementGeneratorCompute
@@ -222,3 +223,22 @@ def test_performance_covers_reliability_and_nothing_is_dropped_silently() -> Non
     reasons = " | ".join(out.set_aside)
     assert "(a quality change, not performance)" in reasons
     assert "(its config was tried before)" in reasons
+
+
+@pytest.mark.parametrize(
+    ("reward", "kind"),
+    [(0.80, None), (0.55, None), (0.549, "low_reward"), (0.40, "low_reward"), (0.399, "retrain")],
+)
+def test_reward_thresholds_flag_a_version(reward: float, kind: str | None) -> None:
+    """Minimum acceptable 0.55 and retrain 0.40 (the defaults): a value on a threshold meets it."""
+    analysis = NodeFeedbackAnalyzerCompute().analyze(
+        ModelAnalyzeInput(
+            pattern_id="p",
+            stats=[_arm(reward_mean=reward)],
+            reward=ModelRewardThresholds(),
+        )
+    )
+    (feedback,) = analysis.feedback
+    assert feedback.mean_reward == reward
+    flagged = {i.kind for i in feedback.issues} & {"low_reward", "retrain"}
+    assert flagged == ({kind} if kind else set())

@@ -317,3 +317,17 @@ def test_a_declared_primary_metric_is_what_every_proposal_must_win_on() -> None:
 def test_p95_guardrail_reads_order_statistic_bounds(case: dict[str, Any], expected: V) -> None:
     r = validate(sample("p@1", 8000), sample("p@2", 8000, median=200, seed=2, **case))
     assert verdicts(r)[G.DURATION_P95] is expected
+
+
+def test_the_composite_reward_can_be_the_metric_every_proposal_wins_on() -> None:
+    """Faster and as reliable: the reward rises (less latency penalty) and wins; a candidate
+    that fails more loses on it even while faster."""
+    objective = ModelObjective.model_validate({"pattern_id": "p", "primary_metric": "reward"})
+    control = sample("p@1", 4000, median=1200)
+    faster = sample("p@2", 4000, median=600, seed=2)
+    won = validate(control, faster, objective=objective)
+    assert won.metric.value == "reward" and won.statistic.startswith("mean composite reward")
+    assert won.performance_delta > 0 and won.decision is EnumDecision.APPLY
+    flaky = sample("p@2", 4000, median=600, failure=0.25, seed=2)
+    lost = validate(control, flaky, objective=objective)
+    assert lost.performance_delta < 0 and lost.decision is EnumDecision.REJECT
