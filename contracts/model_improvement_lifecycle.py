@@ -116,12 +116,12 @@ class ModelLifecycleState(BaseModel):
         return next((i for i in self.improvements if i.improvement_id == improvement_id), None)
 
 
-class ModelLifecycleInput(BaseModel):
-    """Events are reduced in order, each on the state the previous one left."""
+class _LifecycleEvents(BaseModel):
+    """What the reducer is asked, apart from the state: events in order, who and why, and how
+    traffic is split afterwards (candidates' share, a watched change's holdback)."""
 
     model_config = _FROZEN
 
-    state: ModelLifecycleState
     events: tuple[ModelLifecycleEvent, ...]
     actor: str = Field(min_length=1)
     correlation_id: UUID | None = None
@@ -133,6 +133,14 @@ class ModelLifecycleInput(BaseModel):
     as_of: datetime | None = Field(
         default=None, description="the deciding run's window end: a watch starts there"
     )
+
+
+class ModelLifecycleInput(_LifecycleEvents):
+    """Events are reduced in order, each on the state the previous one left."""
+
+    model_config = _FROZEN
+
+    state: ModelLifecycleState
 
 
 class ModelIntentCreateVersion(BaseModel):
@@ -237,23 +245,12 @@ class ModelLifecycleOutput(BaseModel):
     )
 
 
-class ModelLifecycleRequest(BaseModel):
+class ModelLifecycleRequest(_LifecycleEvents):
     """What the lifecycle effect is asked to do: events on one pattern, in one transaction."""
 
     model_config = _FROZEN
 
     pattern_id: str = Field(min_length=1)
-    events: tuple[ModelLifecycleEvent, ...]
-    actor: str = Field(min_length=1)
-    correlation_id: UUID | None = None
-    candidate_traffic: float = Field(default=0.5, gt=0, lt=1)
-    holdback: float = Field(
-        default=0.0, ge=0, lt=0.5, description="share the previous version keeps after apply"
-    )
-    watch_days: int = Field(default=0, ge=0, description="how long an apply is watched")
-    as_of: datetime | None = Field(
-        default=None, description="the deciding run's window end: a watch starts there"
-    )
 
 
 class ModelLifecycleResult(BaseModel):
