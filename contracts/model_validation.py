@@ -133,6 +133,9 @@ class ModelValidationResult(BaseModel):
     tests: list[ModelMetricTest] = Field(default_factory=list)
     guardrails: list[ModelGuardrailCheck] = Field(default_factory=list)
     horizon_per_arm: int | None = Field(default=None, ge=0)
+    watch: bool = Field(
+        default=False, description="a look at an applied change under watch, not a test"
+    )
 
 
 class ModelValidateOutput(BaseModel):

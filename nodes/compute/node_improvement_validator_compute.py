@@ -479,6 +479,7 @@ def _watch(e: ModelExperiment, contract: ModelValidateInput) -> ModelValidationR
         n_control=e.control.n,
         n_candidate=e.candidate.n,
         guardrails=checks,
+        watch=True,
     )
 
 

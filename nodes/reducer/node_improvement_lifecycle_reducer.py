@@ -122,9 +122,10 @@ def events_for_decisions(
             improvement_id=r.improvement_id,
             evidence=ModelDecisionEvidence(
                 reason=r.reason,
-                p_value=r.p_value,
-                confidence=r.confidence,
-                performance_delta=r.performance_delta,
+                # A watch look keeps the numbers that decided the apply.
+                p_value=None if r.watch else r.p_value,
+                confidence=None if r.watch else r.confidence,
+                performance_delta=None if r.watch else r.performance_delta,
                 significant=r.significant,
                 look=r.model_dump(mode="json", exclude={"improvement_id"}),
             ),

@@ -122,6 +122,12 @@ async def test_a_change_that_holds_ends_its_watch_and_its_holdback(
     assert ended.success
     (held,) = await s.service.improvements("api_debug", [EnumImprovementStatus.APPLIED])
     assert held.watch_outcome == "held" and not held.watching
+    # The watch's looks kept the numbers that decided the apply.
+    assert (held.p_value, held.performance_delta) == (
+        watched.p_value,
+        watched.performance_delta,
+    )
+    assert held.performance_delta is not None and held.performance_delta > 0.3
     versions = {v.version_id: v for v in await s.service.versions("api_debug")}
     assert versions[candidate].traffic_weight == 1.0
     assert versions["api_debug@1.0.0"].traffic_weight == 0.0
