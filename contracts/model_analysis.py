@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.enum_loop import EnumFeedbackType
 from contracts.model_pattern_feedback import ModelArmStats, ModelPatternFeedback
 from contracts.model_pattern_improvement import ModelProposal
-from contracts.model_reward import ModelRewardThresholds
+from contracts.model_reward import ModelRewardConfig
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,8 +33,8 @@ class ModelAnalyzeInput(BaseModel):
     pattern_id: str
     stats: list[ModelArmStats]
     thresholds: ModelAnalysisThresholds = ModelAnalysisThresholds()
-    reward: ModelRewardThresholds | None = Field(
-        default=None, description="the objective's reward thresholds (None: no reward flags)"
+    reward: ModelRewardConfig | None = Field(
+        default=None, description="the objective's composite reward (None: no reward flags)"
     )
 
 

@@ -232,7 +232,7 @@ class NodeFeedbackLoopOrchestrator:
                 pattern_id=state.contract.pattern_id,
                 stats=state.facts.window_stats,
                 thresholds=self.runtime.thresholds,
-                reward=state.facts.objective.reward.thresholds,
+                reward=state.facts.objective.reward,
             )
         )
         issues = sum(len(f.issues) for f in analysis.feedback)

@@ -11,7 +11,7 @@ from contracts.enum_loop import EnumFeedbackType, EnumImprovementType, EnumRiskL
 from contracts.model_analysis import ModelAnalysisThresholds, ModelAnalyzeInput, ModelGenerateInput
 from contracts.model_pattern_feedback import ModelArmStats, ModelErrorCount, ModelPatternFeedback
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
-from contracts.model_reward import ModelRewardThresholds
+from contracts.model_reward import DEFAULT_REWARD_CONFIG
 from nodes.compute.generators import GeneratorRegistry, ModelGeneratorContext, default_registry
 from nodes.compute.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
 from nodes.compute.node_improvement_generator_compute import NodeImprovementGeneratorCompute
@@ -235,10 +235,28 @@ def test_reward_thresholds_flag_a_version(reward: float, kind: str | None) -> No
         ModelAnalyzeInput(
             pattern_id="p",
             stats=[_arm(reward_mean=reward)],
-            reward=ModelRewardThresholds(),
+            reward=DEFAULT_REWARD_CONFIG,
         )
     )
     (feedback,) = analysis.feedback
     assert feedback.mean_reward == reward
     flagged = {i.kind for i in feedback.issues} & {"low_reward", "retrain"}
     assert flagged == ({kind} if kind else set())
+
+
+def test_a_pattern_to_retrain_gets_a_proposal_for_its_largest_loss() -> None:
+    """p50 of 90 ms is under the 100 ms slow threshold, so no ordinary flag fires; but the mean
+    of 3.5 s costs most of the reward and puts it under retrain: the latency loss is named
+    'slow' and the cache generator proposes its fix."""
+    stats = _arm(duration_p50=90.0, duration_mean=3500.0, reward_mean=0.35)
+    plain = NodeFeedbackAnalyzerCompute().analyze(ModelAnalyzeInput(pattern_id="p", stats=[stats]))
+    assert _kinds(plain.feedback[0]) == set()
+    (feedback,) = (
+        NodeFeedbackAnalyzerCompute()
+        .analyze(ModelAnalyzeInput(pattern_id="p", stats=[stats], reward=DEFAULT_REWARD_CONFIG))
+        .feedback
+    )
+    assert _kinds(feedback) == {"retrain", "slow"}
+    assert "largest loss: slow" in next(i.detail for i in feedback.issues if i.kind == "retrain")
+    proposals = _generate({"cache_enabled": False}, feedback)
+    assert [p.generator for p in proposals] == ["cache_for_latency"]
