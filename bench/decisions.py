@@ -1056,8 +1056,10 @@ async def run_end_to_end(
     }
     t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
     done: dict[tuple[str, int], tuple[str, int]] = {}
-    async with bench_pool(max_size=concurrency + 2) as pool:
-        service = FeedbackLoopService(pool=pool)
+    async with (
+        bench_pool(max_size=concurrency + 2) as pool,
+        FeedbackLoopService(pool=pool) as service,  # releases assign()'s listener connection
+    ):
         ids: dict[str, tuple[str, int]] = {}
         keys: dict[str, _UnitKeys] = {}
         for key, index in tasks:
