@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from functools import cached_property
 from itertools import accumulate
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,7 +59,7 @@ class ModelTrafficAllocation(BaseModel):
             pattern_id=pattern_id, version_ids=tuple(v for v, _ in live), bounds=tuple(bounds)
         )
 
-    @property
+    @cached_property
     def fingerprint(self) -> int:
         """The split as a signed 64-bit key: equal for equal splits, so distinct units can be
         counted per split (a sample-ratio test needs one set of expected shares)."""

@@ -9,7 +9,7 @@ stored as given.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from datetime import UTC, datetime
 
 import asyncpg
@@ -32,7 +32,7 @@ class NodeExposureRecorderEffect:
         self.max_buffered = max_buffered
         self._units: dict[tuple[str, int, int], tuple[str, datetime]] = {}
         self._calls: Counter[tuple[str, str, datetime]] = Counter()
-        self._recent: dict[tuple[str, int, int], None] = {}
+        self._recent: OrderedDict[tuple[str, int, int], None] = OrderedDict()
 
     @property
     def pending(self) -> int:
@@ -77,6 +77,6 @@ class NodeExposureRecorderEffect:
             self._calls.update(calls)
             raise
         self._recent.update(dict.fromkeys(units))
-        while len(self._recent) > _RECENT_LIMIT:
-            del self._recent[next(iter(self._recent))]
+        while len(self._recent) > _RECENT_LIMIT:  # oldest first, O(1) each
+            self._recent.popitem(last=False)
         return ModelExposureFlushed(units=len(units), buckets=len(calls))
