@@ -20,7 +20,7 @@ An end-to-end mode sends the first patterns of each class through PostgreSQL and
 run with ``as_of``) and counts how many reach the same decision at the same look as in process.
 
 Run: python bench/decisions.py [--seed N] [--patterns-scale F] [--workers 2]
-                               [--e2e-patterns 4] [--only process|e2e] [--routing fixed]
+                               [--e2e-patterns 20] [--only process|e2e] [--routing fixed]
 """
 
 from __future__ import annotations
@@ -1225,8 +1225,8 @@ def main() -> None:
     parser.add_argument(
         "--e2e-patterns",
         type=int,
-        default=4,
-        help="per class; 0: skip (4, not 20: every routed execution goes through assign())",
+        default=20,
+        help="per class, through PostgreSQL and assign() (default 20); 0: skip",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="e2e run_many concurrency")
     parser.add_argument("--only", choices=("process", "e2e"))
