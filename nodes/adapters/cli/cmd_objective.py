@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
         "guardrail shows it no worse than its margin (always-valid bounds at the run's "
         "significance level). Margins: points for success_rate (0.02 = 2 points), absolute "
         "for quality_score and user_rating, a fraction of the control for duration_mean, "
-        "duration_p95 and cost_usd (0.10 = 10 %% more). Tighter margins need more traffic; "
+        "duration_p95 and cost_usd (0.10 = 10 % more). Tighter margins need more traffic; "
         "`feedback-loop improvements --show ID` prints per guardrail the sample it still "
         "needs. With no change flags, prints the objective. Every change is a new version.",
     )
