@@ -15,7 +15,7 @@ import structlog
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
-from nodes.storage.dsn import describe_dsn, redact_dsn, resolve_dsn
+from nodes.storage.dsn import describe_dsn, normalize_dsn, redact_dsn, resolve_dsn
 from nodes.storage.embedded import EmbeddedPostgres
 
 log = structlog.get_logger(__name__)
@@ -64,7 +64,7 @@ def connection_error(dsn: str, exc: BaseException) -> ModelOnexError:
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     try:
         pool = await asyncpg.create_pool(
-            dsn,
+            normalize_dsn(dsn),
             min_size=min_size,
             max_size=max_size,
             timeout=CONNECT_TIMEOUT_S,
@@ -77,6 +77,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
         asyncpg.InterfaceError,
         socket.gaierror,
         ValueError,
+        OverflowError,  # a port out of range reaches the socket layer
     ) as exc:
         raise connection_error(dsn, exc) from exc
     log.info("database_pool_open", target=describe_dsn(dsn).describe(), max_size=max_size)

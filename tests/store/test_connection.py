@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 import structlog
 
+from nodes.adapters.cli.main import main
 from nodes.runtime.logging_setup import configure_logging
-from nodes.storage.dsn import describe_dsn, redact_dsn
+from nodes.storage.dsn import describe_dsn, normalize_dsn, parse_keyword_dsn, redact_dsn
 
 SECRET = "s3cr3t-Pa55"
 
@@ -106,3 +107,70 @@ def test_first_run_without_dsn_starts_the_embedded_server(tmp_path: Path) -> Non
     assert again.returncode == 0, again.stderr
     assert "0 pending" in again.stdout
     assert (tmp_path / "pg" / "PG_VERSION").read_text().strip() == "18"
+
+
+def _keyword_form(url: str) -> str:
+    """The same target as a libpq key=value DSN."""
+    parts = urlsplit(url)
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if p)
+    pairs = {
+        "host": parts.hostname or query.get("host", ""),
+        "port": str(parts.port or query.get("port", "")),
+        "user": parts.username or query.get("user", ""),
+        "dbname": parts.path.lstrip("/"),
+    }
+    return " ".join(f"{k}='{v}'" for k, v in pairs.items() if v)
+
+
+def test_a_keyword_dsn_connects(db_dsn: str) -> None:
+    done = cli("--dsn", _keyword_form(db_dsn), "db", "status")
+    assert done.returncode == 0, done.stderr
+    assert "applied" in done.stdout
+
+
+@pytest.mark.parametrize("log_format", ["auto", "console", "json"])
+def test_no_bad_dsn_prints_its_password(
+    log_format: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process (the CLI's main), by flag and by environment, every log format at DEBUG."""
+    port = _closed_port()
+    bad = [
+        f"host=127.0.0.1 port={port} user=u password={SECRET} dbname=x",
+        f"host=127.0.0.1 port=notaport user=u password='{SECRET}' dbname=x",
+        f"host=127.0.0.1 port={port} user=u password='{SECRET} with space' dbname=x",
+        f"user=u password={SECRET} host=[::1 dbname=x",
+        f"password={SECRET} host='unterminated",
+        f"postgresql://u:{SECRET}@127.0.0.1:{port}/x",
+        f"postgresql://u:{SECRET}@127.0.0.1:99999/x",
+        f"postgresql://u:{SECRET}@[::1/x",
+        f"postgres://u:{SECRET}@127.0.0.1:notaport/x",
+    ]
+    for dsn in bad:
+        for how in ("flag", "env"):
+            args = ["--log-format", log_format, "--log-level", "DEBUG"]
+            if how == "flag":
+                monkeypatch.delenv("FEEDBACK_LOOP_DSN", raising=False)
+                args += ["--dsn", dsn]
+            else:
+                monkeypatch.setenv("FEEDBACK_LOOP_DSN", dsn)
+            code = main([*args, "db", "status"])
+            out, err = capsys.readouterr()
+            assert code == 1, (dsn, out, err)
+            assert SECRET not in out + err, (dsn, how)
+            assert err.strip().splitlines()[-1].startswith("error: "), err
+
+
+def test_keyword_dsns_are_parsed_like_libpq() -> None:
+    assert parse_keyword_dsn("host=h port=5 user='a b' password='it\\'s' dbname=d") == {
+        "host": "h",
+        "port": "5",
+        "user": "a b",
+        "password": "it's",
+        "dbname": "d",
+    }
+    assert parse_keyword_dsn("postgresql://u@h/d") is None
+    assert parse_keyword_dsn("host='never closed") is None
+    url = normalize_dsn("host=/var/run/pg user=me password='p@ss w' dbname=db sslmode=disable")
+    assert url == "postgresql://me:p%40ss%20w@/db?sslmode=disable&host=%2Fvar%2Frun%2Fpg"
+    target = describe_dsn(f"host=db.example port=6543 user=ann password={SECRET} dbname=prod")
+    assert target.describe() == "host=db.example port=6543 database=prod user=ann"
