@@ -31,3 +31,8 @@ class ModelRollbackOutput(BaseModel):
         description="open improvements rejected as superseded (tested against the old control)"
     )
     correlation_id: UUID
+    changed: bool = Field(
+        default=True,
+        description="False: the active version already runs that config, so nothing was done "
+        "(a retried or concurrent rollback is a no-op)",
+    )

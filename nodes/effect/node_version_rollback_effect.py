@@ -55,13 +55,16 @@ class NodeVersionRollbackEffect:
                 )
             versions = await self._lineage.list_versions(conn, pattern_id)
             old = next((v for v in versions if v.status is EnumVersionStatus.ACTIVE), None)
-            if old is not None and old.version_id == target_id:
-                raise ModelOnexError(
-                    EnumErrorCode.CONFLICT,
-                    f"{target_id} is already the active version of {pattern_id!r}; "
-                    "nothing to roll back",
+            if old is not None and old.config == target.config:
+                # Already there (this very version, or a rollback that won the race): a retry
+                # or a concurrent rollback must not stack up new versions.
+                return ModelRollbackOutput(
+                    version=old,
+                    restored_from=target_id,
+                    archived=None,
+                    retired_improvements=[],
                     correlation_id=correlation_id,
-                    details={"version_id": target_id},
+                    changed=False,
                 )
             # Archive first: the database allows one active version per pattern.
             if old is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -105,10 +106,7 @@ async def test_rollback_reports_what_it_did(pool: asyncpg.Pool) -> None:
 
 @pytest.mark.parametrize(
     ("to_version", "code", "text"),
-    [
-        ("9.9.9", EnumErrorCode.NOT_FOUND, "p@9.9.9"),
-        ("1.1.0", EnumErrorCode.CONFLICT, "already the active version"),
-    ],
+    [("9.9.9", EnumErrorCode.NOT_FOUND, "p@9.9.9")],
 )
 async def test_rollback_refuses_and_changes_nothing(
     pool: asyncpg.Pool, to_version: str, code: EnumErrorCode, text: str
@@ -133,3 +131,36 @@ async def test_rollback_twice_chains_rolled_back_to_edges(pool: asyncpg.Pool) ->
     assert again.version_id == "p@1.5.0" and again.config["timeout"] == 20
     assert graph.version("p@1.4.0").status is S.ARCHIVED
     assert graph.get_ancestors("p@1.5.0", relation=R.ROLLED_BACK_TO) == {"p@1.1.0"}
+
+
+async def test_rollback_to_the_config_already_active_is_a_no_op(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await seed_history(conn)
+        before = await STORE.list_versions(conn, "p")
+        audits = await conn.fetchval("SELECT count(*) FROM audit_log")
+        done = await ROLLBACK.execute_effect(
+            conn, ModelRollbackInput(pattern_id="p", to_version="1.1.0", actor="a", reason="r")
+        )
+        assert not done.changed and done.version.version_id == "p@1.1.0"
+        assert await STORE.list_versions(conn, "p") == before
+        assert await conn.fetchval("SELECT count(*) FROM audit_log") == audits
+
+
+async def test_concurrent_identical_rollbacks_make_one_version(pool: asyncpg.Pool) -> None:
+    """Ten retries of one rollback at once: one new version, nine no-ops."""
+    async with pool.acquire() as conn:
+        await seed_history(conn)
+
+    async def one() -> bool:
+        async with pool.acquire() as conn:
+            done = await ROLLBACK.execute_effect(
+                conn,
+                ModelRollbackInput(pattern_id="p", to_version="1.0.0", actor="a", reason="r"),
+            )
+            return done.changed
+
+    changed = await asyncio.gather(*(one() for _ in range(10)))
+    assert sorted(changed) == [False] * 9 + [True]
+    async with pool.acquire() as conn:
+        versions = await STORE.list_versions(conn, "p")
+    assert [v.version for v in versions][-2:] == ["1.3.0", "1.4.0"]  # one new version

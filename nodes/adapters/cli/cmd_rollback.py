@@ -50,6 +50,12 @@ async def _rollback(args: argparse.Namespace, ctx: CliContext) -> int:
         reason=args.reason or f"rollback to {version} by {args.actor}",
     )
     done = await ctx.service().rollback(request)
+    if not done.changed:
+        print(
+            f"nothing to do: {done.version.version_id}, the active version, already runs the "
+            f"config of {done.restored_from}"
+        )
+        return 0
     print(f"rolled back {args.pattern_id}: {done.version.version_id} is now active")
     print(f"restored from: {done.restored_from}")
     print(f"archived: {done.archived or '-'}")
