@@ -145,9 +145,16 @@ class FeedbackLoopService:
             )
 
     async def ingest_file(
-        self, path: Path, *, on_duplicate: DuplicatePolicy = "error"
+        self, path: Path, *, on_duplicate: DuplicatePolicy = "error", allow_empty: bool = False
     ) -> ModelIngestResult:
+        """A file with no rows is an error unless ``allow_empty``: a truncated export must not
+        look like a quiet day to the cron job that loads it."""
         source = read_execution_file(path)
+        if not source.rows and not allow_empty:
+            raise ModelOnexError(
+                EnumErrorCode.INVALID_INPUT,
+                f"{path.name}: no executions in the file (pass --allow-empty if that is expected)",
+            )
         return await self.ingest(source.rows, on_duplicate=on_duplicate, row_names=source.row_names)
 
     # ------------------------------------------------------------------- review

@@ -175,3 +175,26 @@ async def test_cli_ingest_valid_jsonl(db_dsn: str, pool: asyncpg.Pool, tmp_path:
     skip = _cli(db_dsn, "ingest", "--skip-duplicates", str(path))
     assert skip.returncode == 0 and "25 already stored" in skip.stdout
     assert await _count(pool) == 25
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("empty.jsonl", ""),
+        ("blank.jsonl", "  \n\n \t\n"),
+        ("header.csv", ",".join(execution_rows(1)[0]) + "\n"),
+    ],
+)
+async def test_cli_empty_input_is_an_error_unless_allowed(
+    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path, name: str, content: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    refused = _cli(db_dsn, "ingest", str(path))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr == (
+        f"error: {name}: no executions in the file (pass --allow-empty if that is expected)\n"
+    )
+    allowed = _cli(db_dsn, "ingest", "--allow-empty", str(path))
+    assert allowed.returncode == 0 and f"ingested 0 of 0 rows from {name}" in allowed.stdout
+    assert await _count(pool) == 0

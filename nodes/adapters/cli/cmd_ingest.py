@@ -22,12 +22,20 @@ def register(commands: Any) -> None:
         action="store_true",
         help="store only rows whose execution_id is new (default: reject the file)",
     )
+    ingest.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="a file with no rows (empty, whitespace only, header only) is fine (default: error, "
+        "so a truncated export is noticed)",
+    )
     ingest.set_defaults(handler=_ingest)
 
 
 async def _ingest(args: argparse.Namespace, ctx: CliContext) -> int:
     result = await ctx.service().ingest_file(
-        args.file, on_duplicate="skip" if args.skip_duplicates else "error"
+        args.file,
+        on_duplicate="skip" if args.skip_duplicates else "error",
+        allow_empty=args.allow_empty,
     )
     print(
         f"ingested {result.inserted} of {result.received} rows from {args.file.name}"
