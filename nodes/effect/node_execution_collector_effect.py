@@ -80,7 +80,7 @@ class NodeExecutionCollectorEffect:
             raise ModelOnexError(
                 EnumErrorCode.NOT_FOUND,
                 f"pattern {contract.pattern_id!r} has no active version: register it first "
-                "(feedback-loop versions register, or register_pattern())",
+                "(feedback-loop register PATTERN --config JSON, or FeedbackLoopService.register)",
             )
         end = contract.as_of or await sql_executions.fetch_now(conn)
         objective = await self._objectives.get(conn, contract.pattern_id)

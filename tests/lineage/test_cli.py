@@ -246,3 +246,10 @@ def test_every_subcommand_has_help(args: list[str], capsys: pytest.CaptureFixtur
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: feedback-loop") and len(out.splitlines()) > 4
+
+
+async def test_one_ancestor_is_singular(cli: Cli, dag: ModelLineageGraph) -> None:
+    child = next(v for v in dag.version_ids("p0") if len(dag.get_ancestors(v)) == 1)
+    assert (await cli("lineage", "ancestors", child)).splitlines()[0] == f"1 ancestor of {child}"
+    sql = (await cli("lineage", "ancestors", child, "--sql")).splitlines()[0]
+    assert sql == f"1 ancestor of {child} (SQL)"

@@ -76,6 +76,7 @@ async def test_unknown_pattern_is_a_clear_error(pool: asyncpg.Pool) -> None:
                 conn, ModelCollectInput(pattern_id="nope", time_window_days=7)
             )
     assert exc.value.code is EnumErrorCode.NOT_FOUND and "register it first" in exc.value.message
+    assert "feedback-loop register PATTERN --config JSON" in exc.value.message  # it exists
 
 
 async def test_experiment_arms_carry_duration_order_statistics(pool: asyncpg.Pool) -> None:

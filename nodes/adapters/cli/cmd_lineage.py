@@ -129,6 +129,11 @@ def _pattern_of(subject: str) -> str:
     return subject.partition("@")[0]
 
 
+def _count(ids: list[str], query: str) -> str:
+    """``2 ancestors``, ``1 ancestor``, ``0 descendants``."""
+    return f"{len(ids)} {query if len(ids) != 1 else query.removesuffix('s')}"
+
+
 def _semver_key(version_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version_id.rpartition("@")[2].split("."))
 
@@ -185,7 +190,7 @@ async def _walk(args: argparse.Namespace, ctx: CliContext) -> int:
             document = {"version_id": args.version, args.query: ids}
             _emit(json.dumps(document, indent=2) + "\n", args.output)
         else:
-            lines = [f"{len(ids)} {args.query} of {args.version} (SQL)", *ids]
+            lines = [f"{_count(ids, args.query)} of {args.version} (SQL)", *ids]
             _emit("\n".join(lines) + "\n", args.output)
         return 0
     graph = await _load(ctx, _pattern_of(args.version))
@@ -197,7 +202,7 @@ async def _walk(args: argparse.Namespace, ctx: CliContext) -> int:
         graph,
         [*ids, version],
         args,
-        heading=f"{len(ids)} {args.query} of {version}",
+        heading=f"{_count(ids, args.query)} of {version}",
         extra={"version_id": version, args.query: ids},
     )
     return 0
