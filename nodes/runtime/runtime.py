@@ -75,6 +75,7 @@ class FeedbackLoopRuntime:
         self._listener: Connection | None = None
         self._exposure_flush_s = exposure_flush_s
         self._flusher: asyncio.Task[None] | None = None
+        self._urgent: asyncio.Task[None] | None = None
         # The nodes: long-lived, stateless apart from the allocator's cache and the graph.
         self.thresholds = thresholds or ModelAnalysisThresholds()
         self.lineage_store = NodeLineageStoreEffect()
@@ -155,8 +156,10 @@ class FeedbackLoopRuntime:
         self.exposures.record(pattern_id, allocation, unit_key, version_id, at)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_periodically())
-        elif self.exposures.full:
-            asyncio.get_running_loop().create_task(self.flush_exposures("full"))
+        elif self.exposures.full and (self._urgent is None or self._urgent.done()):
+            # One early flush at a time: until it has taken the buffer, every call still sees
+            # it full, and must not start another.
+            self._urgent = asyncio.get_running_loop().create_task(self._flush_logged("full"))
 
     async def flush_exposures(self, reason: str = "interval") -> ModelExposureFlushed:
         if self.exposures.pending == 0:
@@ -165,18 +168,23 @@ class FeedbackLoopRuntime:
             return await self.exposures.flush(conn, ModelExposureFlush(reason=reason))
 
     async def _flush_periodically(self) -> None:
-        """Runs while exposures keep coming; a failed write is logged and retried next time."""
+        """Runs while exposures keep coming."""
         while self.exposures.pending:
             await asyncio.sleep(self._exposure_flush_s)
-            try:
-                await self.flush_exposures()
-            except Exception as exc:  # the request path must not fail for its bookkeeping
-                log.warning("exposure_flush_failed", error=str(exc))
+            await self._flush_logged("interval")
+
+    async def _flush_logged(self, reason: str) -> None:
+        """A background flush: a failed write is logged, its batch kept for the next one."""
+        try:
+            await self.flush_exposures(reason)
+        except Exception as exc:  # the request path must not fail for its bookkeeping
+            log.warning("exposure_flush_failed", error=str(exc))
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            self._flusher = None
+        for task in (self._flusher, self._urgent):
+            if task is not None:
+                task.cancel()  # a flush cancelled mid-write puts its batch back
+        self._flusher = self._urgent = None
         if self.exposures.pending and self._pool is not None:
             await self.flush_exposures("close")
         if self._listener is not None and self._pool is not None:

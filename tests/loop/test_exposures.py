@@ -18,6 +18,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_traffic_allocation import unit_hash
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 from tests.loop.scenario import Scenario
+from tests.polling import until
 
 
 @pytest.fixture
@@ -165,3 +166,19 @@ async def test_a_buffer_lost_with_its_process_does_not_block(
     assert looked.success
     assert await s.service.improvements("api_debug", [EnumImprovementStatus.BLOCKED]) == []
     await orchestrator.close()
+
+
+async def test_a_full_buffer_is_flushed_early_without_losing_or_doubling(
+    pool: asyncpg.Pool, scenario: Scenario
+) -> None:
+    service = scenario.service
+    service.runtime.exposures.max_buffered = 5
+    for i in range(200):
+        await service.assign("api_debug", f"burst-{i}")
+    await service.flush_exposures()
+
+    async def all_written() -> bool:
+        return await _counts(pool) == (200, 200)
+
+    await until(all_written)
+    assert service.runtime.exposures.pending == 0
