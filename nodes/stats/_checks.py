@@ -121,6 +121,32 @@ def two_arm_summaries(
     return arrays
 
 
+def two_arm_counts(
+    successes_control: ArrayLike,
+    n_control: ArrayLike,
+    successes_candidate: ArrayLike,
+    n_candidate: ArrayLike,
+    *,
+    min_n: float = 2.0,
+) -> list[FloatArray]:
+    """Validated, broadcast (successes, n) of both arms: integers, 0 <= successes <= n,
+    n >= ``min_n``."""
+    arrays = broadcast(
+        successes_control=integer_valued(successes_control, "successes_control", 0.0),
+        n_control=integer_valued(n_control, "n_control", min_n),
+        successes_candidate=integer_valued(successes_candidate, "successes_candidate", 0.0),
+        n_candidate=integer_valued(n_candidate, "n_candidate", min_n),
+    )
+    for s, n, suffix in ((arrays[0], arrays[1], "control"), (arrays[2], arrays[3], "candidate")):
+        bad = s > n
+        if bad.any():
+            raise StatsInputError(
+                f"successes_{suffix}",
+                f"must be <= n_{suffix}, got {show(float(s[bad][0]))} > {show(float(n[bad][0]))}",
+            )
+    return arrays
+
+
 def out(value: FloatArray | np.floating[Any] | float) -> FloatOrArray:
     """Return a Python float for 0-d results so scalar callers never see numpy types."""
     arr = np.asarray(value, dtype=np.float64)

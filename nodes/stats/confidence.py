@@ -42,7 +42,7 @@ from nodes.stats._checks import (
     out,
     positive_scalar,
     probability,
-    show,
+    two_arm_counts,
     two_arm_summaries,
 )
 from nodes.stats.errors import StatsInputError
@@ -247,20 +247,9 @@ def proportion_confidence_sequence(
     alpha = probability(alpha, "alpha")
     tau = positive_scalar(tau, "tau")
     ratio = positive_scalar(ratio, "ratio")
-    sa = integer_valued(successes_control, "successes_control", 0.0)
-    na = integer_valued(n_control, "n_control", 1.0)
-    sb = integer_valued(successes_candidate, "successes_candidate", 0.0)
-    nb = integer_valued(n_candidate, "n_candidate", 1.0)
-    sa, na, sb, nb = broadcast(
-        successes_control=sa, n_control=na, successes_candidate=sb, n_candidate=nb
+    sa, na, sb, nb = two_arm_counts(
+        successes_control, n_control, successes_candidate, n_candidate, min_n=1.0
     )
-    for s, n, suffix in ((sa, na, "control"), (sb, nb, "candidate")):
-        bad = s > n
-        if bad.any():
-            raise StatsInputError(
-                f"successes_{suffix}",
-                f"must be <= n_{suffix}, got {show(float(s[bad][0]))} > {show(float(n[bad][0]))}",
-            )
     pa = sa / na
     pb = sb / nb
     r2 = ratio * ratio

@@ -16,11 +16,9 @@ from scipy import special, stats
 from nodes.stats._checks import (
     FloatArray,
     FloatOrArray,
-    broadcast,
-    integer_valued,
     out,
     probability,
-    show,
+    two_arm_counts,
 )
 from nodes.stats.errors import StatsInputError
 
@@ -41,22 +39,6 @@ class ProportionTestResult:
     difference_ci_high: FloatOrArray
     cohens_h: FloatOrArray
     method: str
-
-
-def _validated_counts(
-    successes: ArrayLike, n: ArrayLike, suffix: str
-) -> tuple[FloatArray, FloatArray]:
-    """Integer counts with 0 <= successes <= n and n >= 2."""
-    s = integer_valued(successes, f"successes_{suffix}", 0.0)
-    trials = integer_valued(n, f"n_{suffix}", 2.0)
-    s, trials = broadcast(**{f"successes_{suffix}": s, f"n_{suffix}": trials})
-    bad = s > trials
-    if bad.any():
-        raise StatsInputError(
-            f"successes_{suffix}",
-            f"must be <= n_{suffix}, got {show(float(s[bad][0]))} > {show(float(trials[bad][0]))}",
-        )
-    return s, trials
 
 
 def _min_expected(sa: FloatArray, na: FloatArray, sb: FloatArray, nb: FloatArray) -> FloatArray:
@@ -102,11 +84,7 @@ def compare_proportions(
     alpha = probability(alpha, "alpha")
     if method not in ("auto", "z", "fisher"):
         raise StatsInputError("method", f"must be 'auto', 'z' or 'fisher', got {method!r}")
-    sa, na = _validated_counts(successes_control, n_control, "control")
-    sb, nb = _validated_counts(successes_candidate, n_candidate, "candidate")
-    sa, na, sb, nb = broadcast(
-        successes_control=sa, n_control=na, successes_candidate=sb, n_candidate=nb
-    )
+    sa, na, sb, nb = two_arm_counts(successes_control, n_control, successes_candidate, n_candidate)
     scalar = sa.ndim == 0
     if method == "fisher" and not scalar:
         raise StatsInputError("method", "'fisher' supports scalar inputs only")

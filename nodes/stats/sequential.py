@@ -25,10 +25,9 @@ from nodes.stats._checks import (
     FloatOrArray,
     as_finite,
     broadcast,
-    integer_valued,
     out,
     positive_scalar,
-    show,
+    two_arm_counts,
     two_arm_summaries,
 )
 from nodes.stats.errors import StatsInputError
@@ -105,20 +104,7 @@ def always_valid_p_value_proportions(
     (or the previous p-value).
     """
     tau = positive_scalar(tau, "tau")
-    sa = integer_valued(successes_control, "successes_control", 0.0)
-    na = integer_valued(n_control, "n_control", 2.0)
-    sb = integer_valued(successes_candidate, "successes_candidate", 0.0)
-    nb = integer_valued(n_candidate, "n_candidate", 2.0)
-    sa, na, sb, nb = broadcast(
-        successes_control=sa, n_control=na, successes_candidate=sb, n_candidate=nb
-    )
-    for s, n, suffix in ((sa, na, "control"), (sb, nb, "candidate")):
-        bad = s > n
-        if bad.any():
-            raise StatsInputError(
-                f"successes_{suffix}",
-                f"must be <= n_{suffix}, got {show(float(s[bad][0]))} > {show(float(n[bad][0]))}",
-            )
+    sa, na, sb, nb = two_arm_counts(successes_control, n_control, successes_candidate, n_candidate)
     pa = sa / na
     pb = sb / nb
     pooled = (sa + sb) / (na + nb)
