@@ -22,7 +22,6 @@ import numpy as np
 from bench._db import bench_pool
 from nodes.effect.node_execution_ingest_effect import (
     NodeExecutionIngestEffect,
-    as_copy_tuple,
     validate_execution_rows,
 )
 from nodes.storage.sql_executions import EXECUTION_COLUMNS
@@ -66,9 +65,9 @@ async def main(n: int) -> None:
         copy_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        records = validate_execution_rows(many_rows)
+        tuples = validate_execution_rows(many_rows)
         async with pool.acquire() as conn, conn.transaction():
-            await conn.executemany(_INSERT, [as_copy_tuple(r) for r in records])
+            await conn.executemany(_INSERT, tuples)
         many_s = time.perf_counter() - started
         stored = await pool.fetchval("SELECT count(*) FROM hook_executions")
     assert stored == 2 * n, stored

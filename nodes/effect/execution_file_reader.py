@@ -1,87 +1,263 @@
-"""Reads executions from JSONL or CSV files into plain rows for the ingestion node."""
+"""Reads executions from JSONL or CSV files into plain rows for the ingestion node.
+
+The reader owns what only a file can get wrong: its encoding (UTF-8, a BOM accepted), lines
+too long to be a row, JSON that is not JSON (NaN and Infinity included: PostgreSQL cannot store
+them), nesting deep enough to exhaust a parser, and CSV cells, which are all text and are
+converted by the declared :data:`CSV_SCHEMA` rather than guessed. Everything else about a row
+is the row contract's job, applied to file rows and in-memory rows alike.
+
+Problems are collected, not raised, so one report names every bad line (the first
+:data:`~nodes.effect.ingest_problems.MAX_PROBLEMS_SHOWN` of them) in file order.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from contracts.enum_error_code import EnumErrorCode
+from contracts.model_execution_record import MAX_JSON_DEPTH, MAX_ROW_BYTES
 from contracts.model_onex_error import ModelOnexError
+from nodes.effect.ingest_problems import ProblemLog, RowLocator
 
-_JSON_COLUMNS = ("quality_results", "metadata")
+JSONL_SUFFIXES: Final = (".jsonl", ".ndjson", ".json")
+CSV_SUFFIXES: Final = (".csv",)
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-@dataclass(frozen=True)
+def _integer(cell: str) -> int:
+    if not _INTEGER.fullmatch(cell):
+        raise ValueError(f"not an integer: {_quote(cell)}")
+    return int(cell)
+
+
+def _decimal(cell: str) -> float:
+    if not _DECIMAL.fullmatch(cell):
+        raise ValueError(f"not a decimal number: {_quote(cell)}")
+    return float(cell)
+
+
+def _json_object(cell: str) -> dict[str, Any]:
+    value = loads_json(cell)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def _text(cell: str) -> str:
+    return cell
+
+
+CSV_SCHEMA: Final[dict[str, Callable[[str], Any]]] = {
+    "execution_id": _text,
+    "pattern_id": _text,
+    "version_id": _text,
+    "variant": _text,
+    "started_at": _text,
+    "duration_ms": _decimal,
+    "status": _text,
+    "quality_results": _json_object,
+    "performance_score": _decimal,
+    "error_message": _text,
+    "user_rating": _integer,
+    "cost_usd": _decimal,
+    "metadata": _json_object,
+}
+"""How each CSV column's text becomes a value; an empty cell is a missing value."""
+CSV_REQUIRED: Final = ("execution_id", "pattern_id", "started_at", "duration_ms", "status")
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    shown = text if len(text) <= limit else text[:limit] + "..."
+    return repr(shown)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (use null)")
+
+
+def loads_json(text: str) -> Any:
+    """``json.loads`` that refuses NaN/Infinity and names nesting too deep to parse."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg}, column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+@dataclass
 class ExecutionFile:
-    """Rows plus a human name per row ("line 12 of runs.csv") for error messages."""
+    """Rows that parsed, the line each came from, and what was wrong with the others."""
 
-    rows: list[dict[str, Any]]
-    row_names: list[str]
+    name: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    problems: ProblemLog = field(default_factory=ProblemLog)
 
+    def locator(self) -> RowLocator:
+        return RowLocator(self.name, self.lines)
 
-def _bad_line(path: Path, line: int, message: str) -> ModelOnexError:
-    return ModelOnexError(
-        EnumErrorCode.INVALID_INPUT,
-        f"batch rejected, nothing stored: line {line} of {path.name}: {message}",
-        details={"line": line},
-    )
+    def add(self, line: int, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.lines.append(line)
 
-
-def _read_jsonl(path: Path) -> ExecutionFile:
-    rows, names = [], []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _bad_line(path, line_number, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise _bad_line(path, line_number, "expected a JSON object")
-            rows.append(row)
-            names.append(f"line {line_number} of {path.name}")
-    return ExecutionFile(rows, names)
+    def problem(self, line: int, message: str, field_name: str | None = None) -> None:
+        self.problems.add(line, f"{self.name}:{line}", field_name, message)
 
 
-def _read_csv(path: Path) -> ExecutionFile:
-    rows, names = [], []
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            line_number = reader.line_num
-            if None in row:
-                raise _bad_line(path, line_number, "more cells than header columns")
-            parsed: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items()}
-            for column in _JSON_COLUMNS:
-                cell = parsed.get(column)
-                if cell is None:
-                    parsed.pop(column, None)
-                    continue
-                try:
-                    parsed[column] = json.loads(cell)
-                except json.JSONDecodeError as exc:
-                    raise _bad_line(
-                        path, line_number, f"{column}: not valid JSON ({exc.msg})"
-                    ) from None
-            rows.append(parsed)
-            names.append(f"line {line_number} of {path.name}")
-    return ExecutionFile(rows, names)
+_OTHER_ENCODINGS: Final = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _decode(data: bytes, out: ExecutionFile) -> str | None:
+    """UTF-8 text without its BOM, or ``None`` with the first undecodable byte named."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    else:
+        for bom, encoding in _OTHER_ENCODINGS:
+            if data.startswith(bom):
+                out.problem(1, f"the file is {encoding}: convert it to UTF-8")
+                return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        out.problem(
+            data.count(b"\n", 0, exc.start) + 1,
+            f"not UTF-8 (byte 0x{data[exc.start]:02x} at column {exc.start - line_start + 1}): "
+            "the file must be UTF-8",
+        )
+        return None
+
+
+def _read_jsonl(text: str, out: ExecutionFile) -> None:
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_ROW_BYTES // 4 and len(line.encode("utf-8", "replace")) > MAX_ROW_BYTES:
+            out.problem(line_number, f"line longer than {MAX_ROW_BYTES} bytes")
+            continue
+        if "\x00" in line:
+            out.problem(line_number, "contains a NUL byte")
+            continue
+        try:
+            row = loads_json(line)
+        except ValueError as exc:
+            out.problem(line_number, str(exc))
+            continue
+        if not isinstance(row, dict):
+            out.problem(line_number, "expected a JSON object")
+            continue
+        out.add(line_number, row)
+
+
+@contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    """The csv module's cell limit is process-wide: raise it for this read only."""
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_header(header: list[str], out: ExecutionFile) -> bool:
+    unknown = [name for name in header if name not in CSV_SCHEMA]
+    missing = [name for name in CSV_REQUIRED if name not in header]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if unknown:
+        out.problem(
+            1,
+            f"unknown column(s) {', '.join(map(_quote, unknown))}; known: " + ", ".join(CSV_SCHEMA),
+        )
+    if missing:
+        out.problem(1, f"missing column(s) {', '.join(missing)}")
+    if repeated:
+        out.problem(1, f"repeated column(s) {', '.join(repeated)}")
+    return not (unknown or missing or repeated)
+
+
+def _csv_row(header: list[str], cells: list[str], line: int, out: ExecutionFile) -> None:
+    if len(cells) != len(header):
+        out.problem(line, f"{len(cells)} cells, the header has {len(header)} columns")
+        return
+    if sum(map(len, cells)) > MAX_ROW_BYTES:
+        out.problem(line, f"record longer than {MAX_ROW_BYTES} bytes")
+        return
+    row: dict[str, Any] = {}
+    valid = True
+    for column, cell in zip(header, cells, strict=True):
+        if cell == "":
+            continue
+        try:
+            row[column] = CSV_SCHEMA[column](cell)
+        except ValueError as exc:
+            out.problem(line, str(exc), column)
+            valid = False
+    if valid:
+        out.add(line, row)
+
+
+def _read_csv(text: str, out: ExecutionFile) -> None:
+    if "\x00" in text:
+        for line_number, line in enumerate(text.split("\n"), start=1):
+            if "\x00" in line:
+                out.problem(line_number, "contains a NUL byte")
+        return
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    with _csv_field_limit(MAX_ROW_BYTES):
+        try:
+            header = next(reader, None)
+            if header is None or not _csv_header(header, out):
+                return
+            for cells in reader:
+                if cells:
+                    _csv_row(header, cells, reader.line_num, out)
+        except csv.Error as exc:
+            message = str(exc)
+            if "field larger than field limit" in message:
+                message = f"cell longer than {MAX_ROW_BYTES} bytes"
+            out.problem(reader.line_num, f"not valid CSV ({message})")
 
 
 def read_execution_file(path: Path) -> ExecutionFile:
-    """JSONL (``.jsonl``/``.ndjson``) or CSV (``.csv``, header row naming the columns)."""
-    if not path.is_file():
-        raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no such file: {path}")
+    """JSONL (``.jsonl``/``.ndjson``/``.json``) or CSV (``.csv``, a header row naming columns)."""
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return _read_jsonl(path)
-    if suffix == ".csv":
-        return _read_csv(path)
-    raise ModelOnexError(
-        EnumErrorCode.INVALID_INPUT,
-        f"cannot tell the format of {path.name}: use a .jsonl or .csv file",
-    )
+    if suffix not in JSONL_SUFFIXES + CSV_SUFFIXES:
+        raise ModelOnexError(
+            EnumErrorCode.INVALID_INPUT,
+            f"cannot tell the format of {path.name}: use a .jsonl or .csv file",
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ModelOnexError(EnumErrorCode.INVALID_INPUT, f"{path} is a directory") from None
+    except OSError as exc:
+        raise ModelOnexError(
+            EnumErrorCode.INVALID_INPUT, f"cannot read {path}: {exc.strerror}"
+        ) from None
+    out = ExecutionFile(path.name, problems=ProblemLog(path.name))
+    text = _decode(data, out)
+    if text is not None:
+        (_read_csv if suffix in CSV_SUFFIXES else _read_jsonl)(text, out)
+    return out
+
+
+__all__ = ["CSV_SCHEMA", "ExecutionFile", "loads_json", "read_execution_file"]

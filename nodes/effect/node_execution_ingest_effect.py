@@ -3,119 +3,222 @@
 Validation and COPY are pipelined in chunks: while PostgreSQL inserts chunk k (in its own
 process, on the other core) Python validates chunk k+1. A bad row anywhere aborts the COPY and
 rolls the transaction back, so a batch is still stored whole or not at all.
+
+Beyond the row contract, a row must be usable by the loop: its pattern registered, its version
+(when given) registered under that pattern, its values storable by PostgreSQL (no NUL, no lone
+surrogate, JSON within the documented depth and size) and ``started_at`` no later than now plus
+the documented clock skew. Every problem is named by row (``runs.csv:12: field: message``).
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
+import pydantic_core
 import structlog
 from pydantic import ValidationError
 
 from contracts.enum_error_code import EnumErrorCode
-from contracts.model_execution_record import EXECUTION_RECORDS, ModelExecutionRecord
+from contracts.model_execution_record import (
+    EARLIEST_STARTED_AT,
+    EXECUTION_RECORDS,
+    MAX_CLOCK_SKEW,
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    ModelExecutionRecord,
+)
 from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
 from contracts.model_onex_error import ModelOnexError
+from nodes.effect.ingest_problems import MAX_PROBLEMS_SHOWN, ProblemLog, RowLocator
 from nodes.storage import sql_executions
+from nodes.storage.pool import EncodedJsonb
 
 log = structlog.get_logger(__name__)
 
 CHUNK_ROWS = 10_000
-_MAX_ERRORS_SHOWN = 5
+_TEXT_FIELDS = ("pattern_id", "version_id", "variant", "error_message")
+_JSON_FIELDS = ("quality_results", "metadata")
+_COPY_LINE = re.compile(r"\bline (\d+)")
+_COPY_COLUMN = re.compile(r"\bcolumn (\w+)")
 
 Row = Mapping[str, Any]
+Reference = tuple[str, str | None]
 
 
-def _row_name(index: int, row_names: Sequence[str] | None) -> str:
-    return row_names[index] if row_names is not None else f"row {index + 1}"
+class _Rejected(Exception):
+    """Raised inside the COPY stream so the driver aborts it; carries nothing, the log does."""
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_has_nul, value))
+    return False
+
+
+def encode_json_field(value: Any) -> EncodedJsonb | str:
+    """The JSON PostgreSQL will store, or why it cannot be stored."""
+    try:
+        encoded = pydantic_core.to_json(value)
+    except pydantic_core.PydanticSerializationError as exc:
+        if "surrogate" in str(exc):
+            return "contains a lone surrogate (not valid Unicode)"
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
+    if len(encoded) > MAX_JSON_BYTES:
+        return f"larger than {MAX_JSON_BYTES} bytes as JSON"
+    if encoded.count(b"{") + encoded.count(b"[") > MAX_JSON_DEPTH and _depth(value) > (
+        MAX_JSON_DEPTH
+    ):
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
+    if b"\\u0000" in encoded and _has_nul(value):
+        return "contains a NUL character (\\u0000), which PostgreSQL cannot store"
+    return EncodedJsonb(encoded)
 
 
 class _BatchValidator:
-    """Validates a batch chunk by chunk, remembering ids to catch repeats across chunks."""
+    """Validates a batch chunk by chunk into COPY tuples; every problem goes to ``problems``.
 
-    def __init__(self, row_names: Sequence[str] | None) -> None:
-        self._row_names = row_names
+    Remembers ids across chunks (to catch repeats) and the first row of each (pattern,
+    version) pair (for the registry check that follows the COPY).
+    """
+
+    def __init__(self, locator: RowLocator, problems: ProblemLog, now: datetime) -> None:
+        self.locator = locator
+        self.problems = problems
+        self.references: dict[Reference, int] = {}
         self._first_seen: dict[UUID, int] = {}
+        self._latest = now + MAX_CLOCK_SKEW
 
-    def name(self, index: int) -> str:
-        return _row_name(index, self._row_names)
+    def _problem(self, index: int, field: str | None, message: str) -> None:
+        self.problems.add_row(self.locator, index, field, message)
 
-    def validate(self, rows: Sequence[Row], offset: int) -> list[ModelExecutionRecord]:
+    def validate(self, rows: Sequence[Row], offset: int) -> list[tuple[Any, ...]]:
+        """COPY tuples of the chunk's good rows (the caller stops once any problem is logged)."""
         try:
             records = EXECUTION_RECORDS.validate_python(rows)
+            positions: Iterable[int] = range(offset, offset + len(rows))
         except ValidationError as exc:
-            raise self._invalid(exc, offset) from None
-        for index, record in enumerate(records, start=offset):
-            earlier = self._first_seen.setdefault(record["execution_id"], index)
-            if earlier != index:
-                raise ModelOnexError(
-                    EnumErrorCode.DUPLICATE,
-                    f"batch rejected, nothing stored: {self.name(index)}: execution_id "
-                    f"{record['execution_id']} repeats {self.name(earlier)}",
-                    details={"row": index + 1, "field": "execution_id"},
-                )
-        return records
+            bad = self._contract_problems(exc, offset)
+            # Check the chunk's other rows too, so one report names every problem.
+            positions = [offset + i for i in range(len(rows)) if offset + i not in bad]
+            records = EXECUTION_RECORDS.validate_python([rows[i - offset] for i in positions])
+        return [
+            t
+            for t in (
+                self._row(index, record) for index, record in zip(positions, records, strict=True)
+            )
+            if t is not None
+        ]
 
-    def _invalid(self, exc: ValidationError, offset: int) -> ModelOnexError:
-        problems = []
-        for err in exc.errors():
+    def _contract_problems(self, exc: ValidationError, offset: int) -> set[int]:
+        bad: set[int] = set()
+        for err in exc.errors(include_url=False, include_input=False):
             position, *field = err["loc"]
             index = offset + int(position)
-            where = ".".join(str(part) for part in field) or "row"
-            problems.append(
-                {
-                    "row": index + 1,
-                    "field": where,
-                    "message": err["msg"],
-                    "text": f"{self.name(index)}: {where}: {err['msg']}",
-                }
+            bad.add(index)
+            self._problem(index, ".".join(str(part) for part in field) or None, err["msg"])
+        return bad
+
+    def _row(self, index: int, r: ModelExecutionRecord) -> tuple[Any, ...] | None:
+        ok = True
+        execution_id = r["execution_id"]
+        earlier = self._first_seen.setdefault(execution_id, index)
+        if earlier != index:
+            self._problem(
+                index, "execution_id", f"{execution_id} repeats {self.locator.name(earlier)}"
             )
-        shown = "; ".join(str(p["text"]) for p in problems[:_MAX_ERRORS_SHOWN])
-        more = len(problems) - _MAX_ERRORS_SHOWN
-        return ModelOnexError(
-            EnumErrorCode.INVALID_INPUT,
-            f"batch rejected, nothing stored: {shown}"
-            + (f" (and {more} more)" if more > 0 else ""),
-            details={"errors": problems},
+            ok = False
+        started_at = r["started_at"]
+        if not EARLIEST_STARTED_AT <= started_at <= self._latest:
+            self._problem(
+                index,
+                "started_at",
+                f"{started_at.isoformat()} is outside {EARLIEST_STARTED_AT.date()} .. now + "
+                f"{int(MAX_CLOCK_SKEW.total_seconds() // 60)} min",
+            )
+            ok = False
+        for field in _TEXT_FIELDS:
+            # The contract already refuses lone surrogates; NUL is valid Unicode that
+            # PostgreSQL's text type cannot hold.
+            text = cast("str | None", r.get(field))
+            if text is not None and "\x00" in text:
+                self._problem(
+                    index, field, "contains a NUL character, which PostgreSQL cannot store"
+                )
+                ok = False
+        encoded: list[EncodedJsonb] = []
+        for field in _JSON_FIELDS:
+            value = encode_json_field(r.get(field, {}))
+            if isinstance(value, str):
+                self._problem(index, field, value)
+                ok = False
+            else:
+                encoded.append(value)
+        if not ok:
+            return None
+        pattern_id = r["pattern_id"]
+        version_id = r.get("version_id")
+        self.references.setdefault((pattern_id, version_id), index)
+        get = r.get
+        return (
+            execution_id,
+            pattern_id,
+            version_id,
+            get("variant"),
+            started_at,
+            r["duration_ms"],
+            r["status"].value,
+            encoded[0],
+            get("performance_score"),
+            get("error_message"),
+            get("user_rating"),
+            get("cost_usd"),
+            encoded[1],
         )
 
 
 def validate_execution_rows(
-    rows: Iterable[Row], *, row_names: Sequence[str] | None = None
-) -> list[ModelExecutionRecord]:
-    """All rows or none: the error names each bad row and field (the first few)."""
+    rows: Iterable[Row], *, locator: RowLocator | None = None
+) -> list[tuple[Any, ...]]:
+    """COPY tuples of all rows, or a rejection naming each bad row and field (no database)."""
     items = rows if isinstance(rows, Sequence) else list(rows)
-    return _BatchValidator(row_names).validate(items, 0)
-
-
-def as_copy_tuple(r: ModelExecutionRecord) -> tuple[Any, ...]:
-    get = r.get
-    return (
-        r["execution_id"],
-        r["pattern_id"],
-        get("version_id"),
-        get("variant"),
-        r["started_at"],
-        r["duration_ms"],
-        r["status"].value,
-        get("quality_results", {}),
-        get("performance_score"),
-        get("error_message"),
-        get("user_rating"),
-        get("cost_usd"),
-        get("metadata", {}),
-    )
+    locator = locator or RowLocator()
+    problems = ProblemLog(locator.source)
+    tuples = _BatchValidator(locator, problems, datetime.now(UTC)).validate(items, 0)
+    if problems:
+        raise problems.rejection()
+    return tuples
 
 
 async def _validated_tuples(
     rows: Sequence[Row], validator: _BatchValidator
 ) -> AsyncIterator[tuple[Any, ...]]:
     for start in range(0, len(rows), CHUNK_ROWS):
-        for record in validator.validate(rows[start : start + CHUNK_ROWS], start):
-            yield as_copy_tuple(record)
+        tuples = validator.validate(rows[start : start + CHUNK_ROWS], start)
+        if validator.problems:
+            # Validate the rest without storing it, so the report counts every problem.
+            for rest in range(start + CHUNK_ROWS, len(rows), CHUNK_ROWS):
+                validator.validate(rows[rest : rest + CHUNK_ROWS], rest)
+            raise _Rejected
+        for row in tuples:
+            yield row
 
 
 class NodeExecutionIngestEffect:
@@ -127,46 +230,125 @@ class NodeExecutionIngestEffect:
         rows: Iterable[Row],
         *,
         on_duplicate: DuplicatePolicy = "error",
-        row_names: Sequence[str] | None = None,
+        allow_unregistered: bool = False,
+        locator: RowLocator | None = None,
+        problems: ProblemLog | None = None,
     ) -> ModelIngestResult:
-        """``on_duplicate="skip"`` makes re-ingesting the same rows an idempotent no-op."""
+        """``on_duplicate="skip"`` makes re-ingesting the same rows an idempotent no-op.
+
+        ``problems`` carries what an earlier stage (the file reader) found: the rows are then
+        only validated, so the one report lists every problem, and nothing is written.
+        """
         if on_duplicate not in ("error", "skip"):
             raise ValueError(f"on_duplicate must be 'error' or 'skip', got {on_duplicate!r}")
         items = rows if isinstance(rows, Sequence) else list(rows)
-        validator = _BatchValidator(row_names)
+        locator = locator or RowLocator()
+        problems = problems if problems is not None else ProblemLog(locator.source)
+        validator = _BatchValidator(locator, problems, datetime.now(UTC))
+        if problems:
+            validator.validate(items, 0)
+            raise problems.rejection()
         try:
             async with conn.transaction():
-                skip = on_duplicate == "skip"
-                if skip:
-                    await sql_executions.create_ingest_staging(conn)
-                await sql_executions.copy_executions(
-                    conn, _validated_tuples(items, validator), staging=skip
-                )
-                inserted = len(items)
-                if skip:
-                    inserted = await sql_executions.insert_staged_skipping_duplicates(conn)
+                inserted = await self._copy(conn, items, validator, on_duplicate)
+                if not allow_unregistered:
+                    await self._check_registry(conn, items, validator)
+        except _Rejected:
+            raise problems.rejection() from None
         except asyncpg.UniqueViolationError:
-            raise await self._already_stored(conn, items, validator) from None
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise ModelOnexError(
-                EnumErrorCode.INVALID_INPUT, f"batch rejected, nothing stored: {exc}"
-            ) from exc
+            raise await self._already_stored(conn, items, locator) from None
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            raise self._database_rejection(exc, locator, problems) from None
         result = ModelIngestResult(
             received=len(items), inserted=inserted, skipped_duplicates=len(items) - inserted
         )
         log.info("executions_ingested", **result.model_dump())
         return result
 
-    async def _already_stored(
-        self, conn: asyncpg.Connection, items: Sequence[Row], validator: _BatchValidator
-    ) -> ModelOnexError:
-        position = {str(UUID(str(row["execution_id"]))): i for i, row in enumerate(items)}
-        stored = await sql_executions.stored_execution_ids(conn, list(position), _MAX_ERRORS_SHOWN)
-        rows = sorted(position[i] for i in stored)
-        named = ", ".join(f"{validator.name(i)} ({items[i]['execution_id']})" for i in rows)
-        return ModelOnexError(
-            EnumErrorCode.DUPLICATE,
-            f"batch rejected, nothing stored: execution_id already stored: {named}; "
-            "use on_duplicate='skip' (CLI: --skip-duplicates) to ingest only the new rows",
-            details={"field": "execution_id", "rows": [i + 1 for i in rows]},
+    async def _copy(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[Row],
+        validator: _BatchValidator,
+        on_duplicate: DuplicatePolicy,
+    ) -> int:
+        skip = on_duplicate == "skip"
+        if skip:
+            await sql_executions.create_ingest_staging(conn)
+        await sql_executions.copy_executions(
+            conn, _validated_tuples(items, validator), staging=skip
         )
+        if skip:
+            return await sql_executions.insert_staged_skipping_duplicates(conn)
+        return len(items)
+
+    async def _check_registry(
+        self, conn: asyncpg.Connection, items: Sequence[Row], validator: _BatchValidator
+    ) -> None:
+        """Rows the loop could never read: an unknown pattern or version, or a version of
+        another pattern. Checked after the COPY, in its transaction, so the rows stream."""
+        references = validator.references
+        patterns, versions = await sql_executions.known_references(
+            conn,
+            sorted({pattern for pattern, _ in references}),
+            sorted({version for _, version in references if version is not None}),
+        )
+        wrong: dict[Reference, tuple[str, str]] = {}
+        for pattern, version in references:
+            if pattern not in patterns:
+                wrong[pattern, version] = (
+                    "pattern_id",
+                    f"pattern {pattern!r} is not registered (feedback-loop register, or "
+                    "--allow-unregistered)",
+                )
+            elif version is not None and version not in versions:
+                wrong[pattern, version] = ("version_id", f"version {version!r} is not registered")
+            elif version is not None and versions[version] != pattern:
+                wrong[pattern, version] = (
+                    "version_id",
+                    f"version {version!r} belongs to pattern {versions[version]!r}, "
+                    f"not {pattern!r}",
+                )
+        if not wrong:
+            return
+        rows_of = Counter(
+            key for row in items if (key := (row["pattern_id"], row.get("version_id"))) in wrong
+        )
+        for key, (field, message) in wrong.items():
+            count = rows_of[key]
+            more = f" ({count} rows)" if count > 1 else ""
+            validator.problems.add_row(validator.locator, references[key], field, message + more)
+        raise _Rejected
+
+    async def _already_stored(
+        self, conn: asyncpg.Connection, items: Sequence[Row], locator: RowLocator
+    ) -> ModelOnexError:
+        ids = [str(UUID(str(row["execution_id"]))) for row in items]
+        positions, total = await sql_executions.stored_execution_ids(conn, ids, MAX_PROBLEMS_SHOWN)
+        problems = ProblemLog(locator.source)
+        for index in positions:
+            problems.add_row(
+                locator,
+                index,
+                "execution_id",
+                f"{ids[index]} is already stored (--skip-duplicates ingests only new rows)",
+            )
+        problems.total = total
+        return problems.rejection(EnumErrorCode.DUPLICATE)
+
+    @staticmethod
+    def _database_rejection(
+        exc: asyncpg.PostgresError, locator: RowLocator, problems: ProblemLog
+    ) -> ModelOnexError:
+        """A row the database refused that validation let through: named by COPY's line."""
+        context = getattr(exc, "context", None) or ""
+        line = _COPY_LINE.search(context)
+        column = _COPY_COLUMN.search(context)
+        message = f"database refused it: {exc.args[0] if exc.args else exc}"
+        if line is not None:
+            problems.add_row(
+                locator, int(line.group(1)) - 1, column.group(1) if column else None, message
+            )
+        else:
+            problems.add(0, locator.source, None, message)
+        return problems.rejection()

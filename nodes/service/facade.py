@@ -37,6 +37,7 @@ from contracts.model_traffic_allocation import ModelAllocationRequest
 from contracts.model_validation import ModelImprovementLook, ModelValidationResult
 from lineage import ModelLineageGraph
 from nodes.effect.execution_file_reader import read_execution_file
+from nodes.effect.ingest_problems import RowLocator
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 from nodes.runtime.runtime import FeedbackLoopRuntime
 from nodes.storage import sql_improvements
@@ -137,25 +138,46 @@ class FeedbackLoopService:
         rows: Iterable[Mapping[str, Any]],
         *,
         on_duplicate: DuplicatePolicy = "error",
-        row_names: Sequence[str] | None = None,
+        allow_unregistered: bool = False,
+        locator: RowLocator | None = None,
     ) -> ModelIngestResult:
+        """All rows or none. By default every row's pattern (and version, when given) must be
+        registered: rows the loop can never read are refused, not stored."""
         async with self.runtime.connection() as conn:
             return await self.runtime.ingest.ingest_executions(
-                conn, rows, on_duplicate=on_duplicate, row_names=row_names
+                conn,
+                rows,
+                on_duplicate=on_duplicate,
+                allow_unregistered=allow_unregistered,
+                locator=locator,
             )
 
     async def ingest_file(
-        self, path: Path, *, on_duplicate: DuplicatePolicy = "error", allow_empty: bool = False
+        self,
+        path: Path,
+        *,
+        on_duplicate: DuplicatePolicy = "error",
+        allow_unregistered: bool = False,
+        allow_empty: bool = False,
     ) -> ModelIngestResult:
         """A file with no rows is an error unless ``allow_empty``: a truncated export must not
-        look like a quiet day to the cron job that loads it."""
+        look like a quiet day to the cron job that loads it. Problems the reader found and
+        problems of the rows are reported together, in file order."""
         source = read_execution_file(path)
-        if not source.rows and not allow_empty:
+        if not source.rows and not source.problems and not allow_empty:
             raise ModelOnexError(
                 EnumErrorCode.INVALID_INPUT,
                 f"{path.name}: no executions in the file (pass --allow-empty if that is expected)",
             )
-        return await self.ingest(source.rows, on_duplicate=on_duplicate, row_names=source.row_names)
+        async with self.runtime.connection() as conn:
+            return await self.runtime.ingest.ingest_executions(
+                conn,
+                source.rows,
+                on_duplicate=on_duplicate,
+                allow_unregistered=allow_unregistered,
+                locator=source.locator(),
+                problems=source.problems,
+            )
 
     # ------------------------------------------------------------------- review
     async def improvements(

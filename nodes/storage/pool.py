@@ -30,9 +30,19 @@ Connection: TypeAlias = asyncpg.Connection
 DRIVER_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+class EncodedJsonb(bytes):
+    """JSON text already encoded (and checked) by its writer: sent as is, not encoded twice.
+
+    Ingestion encodes metadata itself to check what PostgreSQL would refuse (``\\u0000``,
+    depth, size) and names the row; re-encoding in the codec would double that cost.
+    """
+
+
 def _encode_jsonb(value: object) -> bytes:
     # jsonb's binary wire format is a version byte (1) followed by the JSON text;
     # pydantic-core's encoder is ~4x faster than json.dumps on the ingestion hot path.
+    if isinstance(value, EncodedJsonb):
+        return b"\x01" + value
     return b"\x01" + pydantic_core.to_json(value)
 
 

@@ -180,11 +180,30 @@ async def insert_staged_skipping_duplicates(conn: asyncpg.Connection) -> int:
 
 async def stored_execution_ids(
     conn: asyncpg.Connection, execution_ids: list[str], limit: int
-) -> list[str]:
+) -> tuple[list[int], int]:
+    """Positions (0-based, in batch order) of the first ``limit`` ids already stored, and how
+    many are: ordered before the limit, so an error names the first lines of a file."""
     rows = await conn.fetch(
-        "SELECT execution_id::text AS id FROM hook_executions "
-        "WHERE execution_id = ANY($1::uuid[]) LIMIT $2",
+        "SELECT b.i - 1 AS position, count(*) OVER () AS total "
+        "FROM unnest($1::uuid[]) WITH ORDINALITY AS b(id, i) "
+        "JOIN hook_executions h ON h.execution_id = b.id ORDER BY b.i LIMIT $2",
         execution_ids,
         limit,
     )
-    return [r["id"] for r in rows]
+    return [r["position"] for r in rows], (rows[0]["total"] if rows else 0)
+
+
+async def known_references(
+    conn: asyncpg.Connection, pattern_ids: list[str], version_ids: list[str]
+) -> tuple[set[str], dict[str, str]]:
+    """Which of ``pattern_ids`` have a registered version, and the pattern of each registered
+    version in ``version_ids``: what ingestion checks rows against."""
+    patterns = await conn.fetch(
+        "SELECT DISTINCT pattern_id FROM pattern_versions WHERE pattern_id = ANY($1::text[])",
+        pattern_ids,
+    )
+    versions = await conn.fetch(
+        "SELECT version_id, pattern_id FROM pattern_versions WHERE version_id = ANY($1::text[])",
+        version_ids,
+    )
+    return {r["pattern_id"] for r in patterns}, {r["version_id"]: r["pattern_id"] for r in versions}

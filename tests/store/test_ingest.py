@@ -21,9 +21,19 @@ async def _count(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM hook_executions"))
 
 
-async def test_valid_rows_are_stored_as_given(pool: asyncpg.Pool) -> None:
+@pytest.fixture
+async def service(pool: asyncpg.Pool) -> FeedbackLoopService:
+    """A service whose database has the factories' pattern registered."""
+    node = FeedbackLoopService(pool=pool)
+    await node.register("api_debug", {"timeout_ms": 100})
+    return node
+
+
+async def test_valid_rows_are_stored_as_given(
+    pool: asyncpg.Pool, service: FeedbackLoopService
+) -> None:
     rows = execution_rows(50, seed=1)
-    result = await FeedbackLoopService(pool=pool).ingest(rows)
+    result = await service.ingest(rows)
     assert (result.received, result.inserted, result.skipped_duplicates) == (50, 50, 0)
     stored = await pool.fetchrow(
         "SELECT * FROM hook_executions WHERE execution_id = $1", rows[7]["execution_id"]
@@ -44,53 +54,126 @@ async def test_valid_rows_are_stored_as_given(pool: asyncpg.Pool) -> None:
         ("started_at", "2026-01-01T00:00:00"),  # no timezone
         ("pattern_id", ""),
         ("duration_ms", float("nan")),
+        ("duration_ms", "12.5"),  # strict: a string is not a number
+        ("user_rating", True),  # strict: a boolean is not a rating
+        ("user_rating", 4.0),
+        ("started_at", "2999-01-01T00:00:00+00:00"),  # beyond now + skew
+        ("started_at", "0001-01-01T00:00:00+05:00"),  # before 1970 (and would overflow)
+        ("pattern_id", "a@b"),  # what register refuses
+        ("error_message", "x" * 70_000),
+        ("error_message", "bad\x00byte"),
+        ("variant", "\ud800"),
+        ("metadata", {"k": "nul\x00"}),
     ],
 )
 async def test_one_bad_row_among_10000_stores_nothing_and_is_named(
-    pool: asyncpg.Pool, field: str, value: object
+    pool: asyncpg.Pool, service: FeedbackLoopService, field: str, value: object
 ) -> None:
     rows = execution_rows(10_000, seed=2)
     rows[4321][field] = value
     with pytest.raises(ModelOnexError) as caught:
-        await FeedbackLoopService(pool=pool).ingest(rows)
+        await service.ingest(rows)
     assert caught.value.code is EnumErrorCode.INVALID_INPUT
-    assert "row 4322" in caught.value.message
-    assert field in caught.value.message
-    assert caught.value.details["errors"][0]["row"] == 4322
+    summary, line = caught.value.message.splitlines()
+    assert summary == "batch: rejected, nothing stored (1 problem):"
+    assert line.startswith(f"row 4322: {field}")
+    assert caught.value.details["errors"][0]["where"] == "row 4322"
     assert await _count(pool) == 0
 
 
-async def test_unknown_field_is_rejected(pool: asyncpg.Pool) -> None:
+async def test_metadata_nested_deeper_than_the_limit_is_named(
+    pool: asyncpg.Pool, service: FeedbackLoopService
+) -> None:
+    rows = execution_rows(3)
+    deep: dict[str, object] = {}
+    for _ in range(40):
+        deep = {"k": deep}
+    rows[1]["metadata"] = deep
+    with pytest.raises(ModelOnexError, match=r"row 2: metadata: nested deeper than 32 levels"):
+        await service.ingest(rows)
+    assert await _count(pool) == 0
+
+
+async def test_problems_are_listed_up_to_20_then_counted(
+    pool: asyncpg.Pool, service: FeedbackLoopService
+) -> None:
+    rows = execution_rows(100)
+    for row in rows[10:40]:
+        row["duration_ms"] = -1.0
+    with pytest.raises(ModelOnexError) as caught:
+        await service.ingest(rows)
+    lines = caught.value.message.splitlines()
+    assert lines[0] == "batch: rejected, nothing stored (30 problems):"
+    assert lines[1].startswith("row 11: duration_ms: ")
+    assert lines[20].startswith("row 30: duration_ms: ")
+    assert lines[21:] == ["... and 10 more"]
+    assert await _count(pool) == 0
+
+
+async def test_rows_the_registry_does_not_know_are_refused_unless_allowed(
+    pool: asyncpg.Pool, service: FeedbackLoopService
+) -> None:
+    await service.register("other", {"timeout_ms": 1})
+    rows = execution_rows(6)
+    rows[1]["pattern_id"] = "nopat"
+    rows[2]["pattern_id"] = "nopat"
+    rows[3]["version_id"] = "api_debug@9.9.9"
+    rows[4]["version_id"] = "other@1.0.0"
+    rows[5]["version_id"] = "api_debug@1.0.0"  # the registered version: fine
+    with pytest.raises(ModelOnexError) as caught:
+        await service.ingest(rows)
+    assert caught.value.message.splitlines()[1:] == [
+        "row 2: pattern_id: pattern 'nopat' is not registered (feedback-loop register, or "
+        "--allow-unregistered) (2 rows)",
+        "row 4: version_id: version 'api_debug@9.9.9' is not registered",
+        "row 5: version_id: version 'other@1.0.0' belongs to pattern 'other', not 'api_debug'",
+    ]
+    assert await _count(pool) == 0
+    result = await service.ingest(rows, allow_unregistered=True)
+    assert result.inserted == 6
+
+
+async def test_unknown_field_is_rejected(pool: asyncpg.Pool, service: FeedbackLoopService) -> None:
     rows = execution_rows(3)
     rows[1]["durration_ms"] = 5
     with pytest.raises(ModelOnexError, match=r"row 2: durration_ms"):
-        await FeedbackLoopService(pool=pool).ingest(rows)
+        await service.ingest(rows)
     assert await _count(pool) == 0
 
 
-async def test_duplicate_inside_batch_is_named(pool: asyncpg.Pool) -> None:
+async def test_duplicate_inside_batch_is_named(
+    pool: asyncpg.Pool, service: FeedbackLoopService
+) -> None:
     rows = execution_rows(20)
     rows[15]["execution_id"] = rows[3]["execution_id"]
-    with pytest.raises(ModelOnexError, match=r"row 16: execution_id .* repeats row 4") as caught:
-        await FeedbackLoopService(pool=pool).ingest(rows)
-    assert caught.value.code is EnumErrorCode.DUPLICATE
+    with pytest.raises(ModelOnexError, match=r"row 16: execution_id: .* repeats row 4"):
+        await service.ingest(rows)
     assert await _count(pool) == 0
 
 
-async def test_duplicate_of_stored_row_rejects_batch(pool: asyncpg.Pool) -> None:
-    node = FeedbackLoopService(pool=pool)
-    first = execution_rows(10, seed=3)
-    await node.ingest(first)
-    second = execution_rows(10, seed=4)
-    second[6]["execution_id"] = first[2]["execution_id"]
-    with pytest.raises(ModelOnexError, match=r"already stored: row 7") as caught:
-        await node.ingest(second)
+async def test_duplicates_of_stored_rows_are_named_first_lines_first(
+    pool: asyncpg.Pool, service: FeedbackLoopService
+) -> None:
+    first = execution_rows(60, seed=3)
+    await service.ingest(first)
+    second = execution_rows(100, seed=4)
+    # 30 repeats, written in reverse order of where they sit in the stored batch
+    for k, index in enumerate(range(95, 5, -3)):
+        second[index]["execution_id"] = first[k]["execution_id"]
+    with pytest.raises(ModelOnexError) as caught:
+        await service.ingest(second)
     assert caught.value.code is EnumErrorCode.DUPLICATE
-    assert await _count(pool) == 10
+    lines = caught.value.message.splitlines()
+    assert lines[0] == "batch: rejected, nothing stored (30 problems):"
+    assert [line.split(":")[0] for line in lines[1:21]] == [f"row {i + 1}" for i in range(8, 68, 3)]
+    assert lines[21] == "... and 10 more"
+    assert await _count(pool) == 60
 
 
-async def test_skip_duplicates_is_idempotent(pool: asyncpg.Pool) -> None:
-    node = FeedbackLoopService(pool=pool)
+async def test_skip_duplicates_is_idempotent(
+    pool: asyncpg.Pool, service: FeedbackLoopService
+) -> None:
+    node = service
     rows = execution_rows(100, seed=5)
     await node.ingest(rows[:60])
     result = await node.ingest(rows, on_duplicate="skip")
@@ -100,9 +183,9 @@ async def test_skip_duplicates_is_idempotent(pool: asyncpg.Pool) -> None:
     assert await _count(pool) == 100
 
 
-async def test_100k_rows(pool: asyncpg.Pool) -> None:
+async def test_100k_rows(pool: asyncpg.Pool, service: FeedbackLoopService) -> None:
     rows = execution_rows(100_000, seed=6)
-    result = await FeedbackLoopService(pool=pool).ingest(rows)
+    result = await service.ingest(rows)
     assert result.inserted == 100_000
     assert await _count(pool) == 100_000
     mean = await pool.fetchval("SELECT avg(duration_ms) FROM hook_executions")
@@ -137,7 +220,8 @@ def test_file_reader_round_trips(tmp_path: Path, writer: object) -> None:
     parsed = read_execution_file(path)
     assert len(parsed.rows) == 5
     assert parsed.rows[2]["quality_results"] == rows[2]["quality_results"]
-    assert parsed.row_names[0] == f"line {1 if suffix == '.jsonl' else 2} of runs{suffix}"
+    assert parsed.locator().name(0) == f"runs{suffix}:{1 if suffix == '.jsonl' else 2}"
+    assert not parsed.problems
 
 
 def _cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -150,7 +234,7 @@ def _cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_cli_ingest_names_the_bad_line_and_stores_nothing(
-    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path
+    db_dsn: str, pool: asyncpg.Pool, service: FeedbackLoopService, tmp_path: Path
 ) -> None:
     rows = execution_rows(30)
     rows[11]["user_rating"] = 0
@@ -158,12 +242,17 @@ async def test_cli_ingest_names_the_bad_line_and_stores_nothing(
     _write_csv(path, rows)
     proc = _cli(db_dsn, "ingest", str(path))
     assert proc.returncode == 1
-    assert "line 13 of bad.csv: user_rating" in proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: bad.csv: rejected, nothing stored (1 problem):",
+        "bad.csv:13: user_rating: Input should be greater than or equal to 1",
+    ]
     assert "Traceback" not in proc.stderr
     assert await _count(pool) == 0
 
 
-async def test_cli_ingest_valid_jsonl(db_dsn: str, pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_cli_ingest_valid_jsonl(
+    db_dsn: str, pool: asyncpg.Pool, service: FeedbackLoopService, tmp_path: Path
+) -> None:
     path = tmp_path / "good.jsonl"
     _write_jsonl(path, execution_rows(25))
     proc = _cli(db_dsn, "ingest", str(path))
