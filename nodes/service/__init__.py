@@ -2,7 +2,14 @@
 
 from nodes.runtime.logging_setup import configure_logging
 from nodes.service.facade import FeedbackLoopService
-from nodes.storage.dsn import DSN_ENV_VAR, redact_dsn
+from nodes.storage.dsn import DSN_ENV_VAR, redact_known_secrets, resolve_dsn
 from nodes.storage.pool import DRIVER_ERRORS
 
-__all__ = ["DRIVER_ERRORS", "DSN_ENV_VAR", "FeedbackLoopService", "configure_logging", "redact_dsn"]
+__all__ = [
+    "DRIVER_ERRORS",
+    "DSN_ENV_VAR",
+    "FeedbackLoopService",
+    "configure_logging",
+    "redact_known_secrets",
+    "resolve_dsn",
+]

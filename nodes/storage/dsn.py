@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 DSN_ENV_VAR = "FEEDBACK_LOOP_DSN"
 
@@ -95,27 +96,65 @@ class DsnTarget:
         return f"host={self.host} port={self.port} database={self.database} user={self.user}"
 
 
+def _url_keywords(dsn: str) -> dict[str, str] | None:
+    """A URL's parts under libpq's keyword names, split by hand rather than by ``urlsplit``:
+    a URL the driver rejects (a broken IPv6 host, a port that is not a number or out of range)
+    must still name its host and user in the message. The userinfo ends at the *last* ``@``,
+    so a password holding ``/`` or ``@`` is never mistaken for the host."""
+    _, separator, rest = dsn.partition("://")
+    if not separator:
+        return None
+    rest, _, query = rest.partition("?")
+    userinfo, _, hostpath = rest.rpartition("@")
+    hostport, _, path = hostpath.partition("/")
+    if hostport.startswith("["):  # [IPv6]:port, or a bracket never closed: all host
+        host, closed, port = hostport[1:].partition("]")
+        host, port = (host, port.removeprefix(":")) if closed else (hostport, "")
+    else:
+        host, _, port = hostport.partition(":")
+    found = {key: values[-1] for key, values in parse_qs(query).items()}
+    user, _, password = userinfo.partition(":")
+    given = {
+        "host": unquote(host),
+        "port": port,
+        "user": unquote(user),
+        "password": unquote(password),
+        "dbname": unquote(path),
+    }
+    found.update({key: value for key, value in given.items() if value})
+    return found
+
+
+def _keywords(dsn: str) -> dict[str, str] | None:
+    return parse_keyword_dsn(dsn) or _url_keywords(dsn)
+
+
+def redact_known_secrets(text: str, dsn: str | None) -> str:
+    """``redact_dsn``, then every literal copy of the password ``dsn`` or ``PGPASSWORD`` holds
+    (also percent-encoded, as a rewritten keyword DSN carries it): for text from anywhere, a
+    driver's message or a traceback, about to be printed."""
+    secrets = {os.environ.get("PGPASSWORD", "")}
+    if dsn:
+        secrets.add((_keywords(dsn) or {}).get("password", ""))
+    secrets |= {quote(secret, safe="") for secret in secrets}
+    text = redact_dsn(text)
+    for secret in sorted(secrets - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def describe_dsn(dsn: str) -> DsnTarget:
     """Host, port, database and user, from a URL or a ``key=value`` DSN: never the password,
-    and never the raw string (it may hold one)."""
-    keywords = parse_keyword_dsn(dsn)
-    if keywords is not None:
-        return DsnTarget(
-            host=keywords.get("host") or os.environ.get("PGHOST", "localhost"),
-            port=keywords.get("port") or os.environ.get("PGPORT", "5432"),
-            database=keywords.get("dbname") or "postgres",
-            user=keywords.get("user") or os.environ.get("PGUSER", "postgres"),
-        )
-    if "://" not in dsn:
+    and never the raw string (it may hold one). What the DSN leaves out is filled in the way
+    the driver fills it: ``PGHOST``, ``PGPORT``, ``PGUSER`` and ``PGDATABASE``, then localhost,
+    5432, the OS user and a database named after the user."""
+    keywords = _keywords(dsn)
+    if keywords is None:
         return DsnTarget(host="?", port="?", database="?", user="?")
-    try:
-        parts = urlsplit(dsn)
-        port_number = parts.port
-    except ValueError:
-        return DsnTarget(host="?", port="?", database="?", user="?")
-    query = parse_qs(parts.query)
-    host = parts.hostname or (query.get("host") or [os.environ.get("PGHOST", "localhost")])[0]
-    port = str(port_number or (query.get("port") or [os.environ.get("PGPORT", "5432")])[0])
-    database = parts.path.lstrip("/") or (query.get("dbname") or [""])[0] or "postgres"
-    user = parts.username or (query.get("user") or [os.environ.get("PGUSER", "postgres")])[0]
-    return DsnTarget(host=host, port=port, database=database, user=user)
+    user = keywords.get("user") or os.environ.get("PGUSER") or getpass.getuser()
+    return DsnTarget(
+        host=keywords.get("host") or os.environ.get("PGHOST") or "localhost",
+        port=keywords.get("port") or os.environ.get("PGPORT") or "5432",
+        database=keywords.get("dbname") or os.environ.get("PGDATABASE") or user,
+        user=user,
+    )

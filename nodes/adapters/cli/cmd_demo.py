@@ -7,6 +7,7 @@ import argparse
 import re
 from typing import Any
 
+from nodes.adapters.cli.arg_types import at_least
 from nodes.adapters.cli.context import CliContext
 from nodes.simulation.demo import DemoTagTaken, run_demo
 
@@ -23,16 +24,19 @@ def register(commands: Any) -> None:
         "was truly better according to the simulator. Exit code 1 if any applied change was "
         "not truly better.",
     )
-    demo.add_argument("--cycles", type=int, default=10, help="scheduled cycles (default 10)")
+    demo.add_argument(
+        "--cycles", type=at_least(1), default=10, help="scheduled cycles (default 10)"
+    )
     demo.add_argument(
         "--requests",
-        type=int,
+        type=at_least(1),
         default=1000,
         help="requests per pattern per cycle (default 1000)",
     )
     demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
     demo.add_argument(
         "--tag",
+        type=_tag,
         help="suffix of the demo's pattern ids (default: 4 random hex digits). The traffic "
         "split hashes the pattern id, so a run is reproduced by the same --seed and --tag on a "
         "database that has no patterns with that tag yet",
@@ -40,11 +44,13 @@ def register(commands: Any) -> None:
     demo.set_defaults(handler=_demo)
 
 
+def _tag(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", text):
+        raise argparse.ArgumentTypeError(f"must be 1-32 letters, digits or underscores: {text!r}")
+    return text
+
+
 async def _demo(args: argparse.Namespace, ctx: CliContext) -> int:
-    if args.cycles < 1 or args.requests < 1:
-        raise SystemExit("error: --cycles and --requests must be >= 1")
-    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", args.tag):
-        raise SystemExit("error: --tag must be 1-32 letters, digits or underscores")
     try:
         report = await run_demo(
             ctx.service(),

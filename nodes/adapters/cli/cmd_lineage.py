@@ -27,6 +27,7 @@ from lineage.export import (
     parents_of,
     render,
 )
+from nodes.adapters.cli.arg_types import at_least
 from nodes.adapters.cli.context import CliContext
 
 _GRAPH_FORMATS = ("table", "json", "dot", "mermaid", "png")
@@ -100,7 +101,7 @@ def register(commands: Any) -> None:
                 help="follow only edges of this relation (repeatable; default: all)",
             )
             cmd.add_argument(
-                "--depth", type=_depth, metavar="N", help="at most N hops (default: unlimited)"
+                "--depth", type=at_least(0), metavar="N", help="at most N hops (default: unlimited)"
             )
             cmd.add_argument(
                 "--sql",
@@ -116,13 +117,6 @@ def register(commands: Any) -> None:
                 help="write to FILE instead of stdout (png needs it)",
             )
         cmd.set_defaults(handler=_HANDLERS[name])
-
-
-def _depth(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--depth must be >= 0, got {value}")
-    return value
 
 
 def _pattern_of(subject: str) -> str:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from contracts.enum_loop import EnumFeedbackType
 from contracts.model_feedback_loop_input import PRESETS, ModelFeedbackLoopInput
 from contracts.model_result import ModelResult
+from nodes.adapters.cli.arg_types import at_least
 from nodes.adapters.cli.context import CliContext
 
 
@@ -25,7 +26,9 @@ def register(commands: Any) -> None:
     which = run.add_mutually_exclusive_group(required=True)
     which.add_argument("--pattern", action="append", metavar="ID", help="a pattern (repeatable)")
     which.add_argument("--all", action="store_true", help="every pattern with an active version")
-    run.add_argument("--concurrency", type=int, default=8, help="patterns at once (default 8)")
+    run.add_argument(
+        "--concurrency", type=at_least(1), default=8, help="patterns at once (default 8)"
+    )
     run.add_argument(
         "--preset",
         choices=list(PRESETS),
@@ -110,8 +113,6 @@ def _row(pattern: str, result: ModelResult) -> str:
 
 
 async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
-    if args.concurrency < 1:
-        raise SystemExit("error: --concurrency must be >= 1")
     service = ctx.service(pool_size=max(args.concurrency + 2, 4))
     if args.all:
         patterns = await service.patterns()

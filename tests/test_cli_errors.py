@@ -1,0 +1,245 @@
+"""Every way the CLI fails is one line on stderr, ``error: ...``: exit 2 for a usage error (bad
+option values included), 1 for anything else, no traceback unless ``--debug``, no password.
+
+Most cases call ``main()`` in-process (fast); the ones whose point is what a real process
+prints (stderr as a whole, the exit status, the environment) run the CLI as a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from nodes.adapters.cli import cmd_db
+from nodes.adapters.cli.main import main
+
+SECRET = "S3cret-cli-errors"
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDBACK_LOOP_", "PG"))}
+    return subprocess.run(
+        [sys.executable, "-m", "nodes.adapters.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base, **(env or {})},
+        check=False,
+    )
+
+
+def one_line(stderr: str) -> str:
+    """The one line of ``stderr``; fails when there are more (or none)."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and stderr.endswith("\n"), stderr
+    assert lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------ bad option values
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["run", "--all", "--concurrency", "0"],
+            "error: argument --concurrency: must be >= 1, got 0 (see `feedback-loop run --help`)",
+        ),
+        (
+            ["--log-level", "LOUD", "db", "status"],
+            "error: argument --log-level: invalid choice: 'LOUD' (choose from 'DEBUG', 'INFO', "
+            "'WARNING', 'ERROR', 'CRITICAL') (see `feedback-loop --help`)",
+        ),
+        (
+            ["demo", "--cycles", "many"],
+            "error: argument --cycles: not a whole number: 'many' "
+            "(see `feedback-loop demo --help`)",
+        ),
+        (
+            ["demo", "--tag", "no-dashes"],
+            "error: argument --tag: must be 1-32 letters, digits or underscores: 'no-dashes' "
+            "(see `feedback-loop demo --help`)",
+        ),
+        (
+            ["lineage", "ancestors", "p@1.0.0", "--depth", "-1"],
+            "error: argument --depth: must be >= 0, got -1 "
+            "(see `feedback-loop lineage ancestors --help`)",
+        ),
+        (
+            ["run", "--all", "--significance-level", "low"],
+            "error: argument --significance-level: invalid float value: 'low' "
+            "(see `feedback-loop run --help`)",
+        ),
+        (
+            ["approve", "not-a-uuid"],
+            "error: argument IMPROVEMENT_ID: not an improvement id (a UUID): 'not-a-uuid' "
+            "(see `feedback-loop approve --help`)",
+        ),
+        ([], "error: the following arguments are required: COMMAND (see `feedback-loop --help`)"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_a_bad_option_value_is_a_one_line_usage_error(
+    args: list[str], line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and one_line(err) == line
+
+
+def test_a_usage_error_of_a_real_process_is_exit_2_and_one_line() -> None:
+    done = cli("versions", "p", "--format", "yaml")
+    assert done.returncode == 2 and done.stdout == ""
+    assert one_line(done.stderr) == (
+        "error: argument --format: invalid choice: 'yaml' (choose from 'table', 'json') "
+        "(see `feedback-loop versions --help`)"
+    )
+
+
+# ------------------------------------------------------------------- bad pattern ids
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["register", "a@b", "--config", "{}"], r"pattern_id: String should match pattern"),
+        (["register", "a b", "--config", "{}"], r"pattern_id: String should match pattern"),
+        (["register", "x" * 201, "--config", "{}"], "pattern_id: String should have at most 200"),
+        (["rollback", "x y", "--to", "1.0.0"], r"pattern_id: String should match pattern"),
+    ],
+    ids=["at-sign", "space", "201-chars", "rollback-space"],
+)
+async def test_a_bad_pattern_id_is_one_line_and_stores_nothing(
+    args: list[str], line: str, db_dsn: str, pool: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await asyncio.to_thread(main, ["--dsn", db_dsn, *args])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert one_line(err).startswith(f"error: {line}"), err
+    assert await pool.fetchval("SELECT count(*) FROM pattern_versions") == 0
+    assert await pool.fetchval("SELECT count(*) FROM audit_log") == 0
+
+
+# ------------------------------------------------------------------------ bad DSNs
+@pytest.mark.parametrize(
+    ("dsn", "line"),
+    [
+        (
+            f"postgresql://u:{SECRET}@[::1/db",
+            "error: cannot connect to PostgreSQL at host=[::1 port=5432 database=db user=u: "
+            "Invalid IPv6 URL",
+        ),
+        (
+            f"postgresql://u:{SECRET}@127.0.0.1:99999/db",
+            "error: cannot connect to PostgreSQL at host=127.0.0.1 port=99999 database=db "
+            "user=u: connect(): port must be 0-65535.",
+        ),
+        (
+            f"host=127.0.0.1 port=notaport user=u password='{SECRET}' dbname=x",
+            "error: cannot connect to PostgreSQL at host=127.0.0.1 port=notaport database=x "
+            "user=u: invalid literal for int() with base 10: 'notaport'",
+        ),
+        (
+            f"user=u password={SECRET} host=[::1 dbname=x",
+            "error: cannot connect to PostgreSQL at host=[::1 port=5432 database=x user=u: "
+            "Invalid IPv6 URL",
+        ),
+    ],
+    ids=["url-ipv6", "url-port-range", "keyword-port", "keyword-ipv6"],
+)
+def test_a_bad_dsn_is_one_line_without_its_password(dsn: str, line: str) -> None:
+    done = cli("--dsn", dsn, "db", "status")
+    assert done.returncode == 1 and done.stdout == ""
+    assert one_line(done.stderr) == line
+    assert SECRET not in done.stderr
+
+
+def test_pg_variables_fill_in_the_target_and_pgpassword_is_never_printed() -> None:
+    """A DSN that names nothing: PGHOST, PGPORT, PGUSER and PGDATABASE are what the driver
+    uses, so the message names them; PGPASSWORD appears nowhere, not even with --debug."""
+    port = _closed_port()
+    env = {
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(port),
+        "PGUSER": "ann",
+        "PGDATABASE": "things",
+        "PGPASSWORD": SECRET,
+    }
+    done = cli("--dsn", "postgresql://", "db", "status", env=env)
+    assert done.returncode == 1
+    assert one_line(done.stderr).startswith(
+        f"error: cannot connect to PostgreSQL at host=127.0.0.1 port={port} database=things "
+        "user=ann: "
+    )
+    debug = cli(
+        "--debug", "--log-level", "DEBUG", "--dsn", "postgresql://", "db", "status", env=env
+    )
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert SECRET not in done.stdout + done.stderr + debug.stdout + debug.stderr
+
+
+# ------------------------------------------------------------------- bad data dirs
+@pytest.mark.parametrize("data_dir", ["/etc/passwd/x", "/proc/x", "FILE"])
+def test_a_data_dir_the_embedded_server_cannot_use_is_one_line(
+    data_dir: str, tmp_path: Path
+) -> None:
+    if data_dir == "FILE":
+        data_dir = str(tmp_path / "a-file")
+        Path(data_dir).write_text("not a directory")
+    done = cli("db", "status", env={"FEEDBACK_LOOP_DATA_DIR": data_dir})
+    assert done.returncode == 1 and done.stdout == ""
+    assert data_dir in one_line(done.stderr)
+
+
+# --------------------------------------------------------------- unexpected errors
+@pytest.fixture
+def failing_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``db status`` raising what no handler expects: a bug, as the CLI would meet one. Its
+    message holds a DSN and the PGPASSWORD secret, which must be blanked out either way."""
+
+    async def broken(*_args: object) -> int:
+        raise RuntimeError(f"lost postgresql://u:{SECRET}@h/db\nwhile holding {SECRET}")
+
+    monkeypatch.setattr(cmd_db, "_status", broken)
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+
+
+EXPECTED_INTERNAL = (
+    "error: internal error: RuntimeError: lost postgresql://u:***@h/db / while holding *** "
+    "(--debug prints the traceback)"
+)
+
+
+@pytest.mark.usefixtures("failing_status")
+def test_an_unexpected_exception_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "status"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and one_line(err) == EXPECTED_INTERNAL
+
+
+@pytest.mark.usefixtures("failing_status")
+def test_debug_prints_the_traceback_then_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--debug", "db", "status"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("Traceback (most recent call last):")
+    assert "in broken" in err and err.splitlines()[-1] == EXPECTED_INTERNAL
+    assert SECRET not in err
+
+
+def test_a_missing_config_file_is_one_line(db_dsn: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    done = cli("--dsn", db_dsn, "register", "p", "--config", f"@{missing}")
+    assert done.returncode == 1
+    assert one_line(done.stderr) == f"error: {missing}: No such file or directory"
