@@ -40,6 +40,7 @@ from nodes.effect.execution_file_reader import read_execution_file
 from nodes.effect.ingest_problems import RowLocator
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 from nodes.runtime.runtime import FeedbackLoopRuntime
+from nodes.service.doctor import DoctorReport, diagnose
 from nodes.storage import sql_improvements
 from nodes.storage.migrate import Migration, MigrationStatus
 from nodes.storage.migrate import status as migration_status
@@ -77,6 +78,10 @@ class FeedbackLoopService:
 
     async def db_status(self) -> list[MigrationStatus]:
         return await migration_status(await self.runtime.raw_pool())
+
+    async def db_doctor(self, *, fix: bool = False) -> DoctorReport:
+        """Stale embedded server, abandoned runs, schema drift; ``fix``: repair what is safe."""
+        return await diagnose(self.runtime, fix=fix)
 
     # --------------------------------------------------------------------- runs
     async def run(self, contract: ModelFeedbackLoopInput) -> ModelResult:

@@ -60,6 +60,8 @@ class MigrationStatus:
     name: str
     applied: bool
     applied_at: str | None
+    # Applied, but the shipped file is no longer what was applied (edited afterwards).
+    changed: bool
 
 
 def load_migrations() -> list[Migration]:
@@ -137,6 +139,7 @@ async def status(pool: asyncpg.Pool) -> list[MigrationStatus]:
             name=m.name,
             applied=m.version in done,
             applied_at=done[m.version]["applied_at"].isoformat() if m.version in done else None,
+            changed=m.version in done and not m.matches(done[m.version]["checksum"]),
         )
         for m in load_migrations()
     ]

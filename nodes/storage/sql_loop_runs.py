@@ -7,6 +7,14 @@ from uuid import UUID
 
 import asyncpg
 
+# The rule of a dead run, shared by the next run of its pattern and by ``db doctor``: only
+# execute while holding the pattern's session lock. A live run holds that lock for its whole
+# length, so a row still ``running`` once the lock is had belongs to a session that died.
+_ABANDON_RUNNING = """
+    UPDATE loop_runs SET status = 'abandoned', finished_at = now()
+    WHERE pattern_id = $1 AND status = 'running'
+"""
+
 
 async def open_or_replay(
     conn: asyncpg.Connection, pattern_id: str, correlation_id: UUID, contract: dict[str, Any]
@@ -21,11 +29,9 @@ async def open_or_replay(
     see one snapshot, so a dead attempt of this very run reads as ``running`` and is retried.
     """
     row: asyncpg.Record = await conn.fetchrow(
-        """
+        f"""
         WITH abandoned AS (
-            UPDATE loop_runs SET status = 'abandoned', finished_at = now()
-            WHERE pattern_id = $1 AND status = 'running'
-            RETURNING 1
+            {_ABANDON_RUNNING} RETURNING 1
         ), latest AS (
             SELECT attempt, pattern_id, status, output FROM loop_runs
             WHERE correlation_id = $2 ORDER BY attempt DESC LIMIT 1
@@ -78,3 +84,30 @@ async def close_attempt(
         output,
         error,
     )
+
+
+async def patterns_with_running_attempts(conn: asyncpg.Connection) -> list[str]:
+    """Patterns with a row still ``running``: a live run, or a dead one to abandon."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT pattern_id FROM loop_runs WHERE status = 'running' ORDER BY 1"
+    )
+    return [row["pattern_id"] for row in rows]
+
+
+async def running_attempts(conn: asyncpg.Connection, pattern_id: str) -> list[asyncpg.Record]:
+    """The pattern's rows still ``running``: ``correlation_id, attempt, started_at``."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT correlation_id, attempt, started_at FROM loop_runs "
+        "WHERE pattern_id = $1 AND status = 'running' ORDER BY started_at",
+        pattern_id,
+    )
+    return rows
+
+
+async def abandon_running(conn: asyncpg.Connection, pattern_id: str) -> list[asyncpg.Record]:
+    """Mark the pattern's ``running`` rows abandoned (holding its session lock, see above);
+    returns them as ``running_attempts`` does."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"{_ABANDON_RUNNING} RETURNING correlation_id, attempt, started_at", pattern_id
+    )
+    return sorted(rows, key=lambda row: row["started_at"])

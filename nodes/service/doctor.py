@@ -1,0 +1,226 @@
+"""``feedback-loop db doctor``: what crashes and hand edits leave behind, found, and fixed where
+a fix is safe.
+
+- A stale embedded server: a postmaster still runs on the embedded data dir, but every process
+  that registered as using it has died (SIGKILL, OOM), so nobody will stop it. Fixed by a fast
+  shutdown, only after checking that the pid is a postgres server of that very data dir: a
+  ``postmaster.pid`` outlives its server, and its pid may since belong to anything.
+- Abandoned runs: ``loop_runs`` rows left ``running`` by a dead session, found (and marked
+  ``abandoned``) by the run ledger's own rule, under the pattern's lock.
+- Schema drift: a migration edited after it was applied is reported, never "fixed" (only a
+  new migration can change a schema that exists); pending migrations are applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from nodes.runtime.runtime import Connection, FeedbackLoopRuntime, Pool
+from nodes.storage import sql_loop_runs
+from nodes.storage.embedded import default_data_dir
+from nodes.storage.locks import lock_pattern_for_session, unlock_pattern_for_session
+from nodes.storage.migrate import status as migration_status
+from nodes.storage.migrate import upgrade
+
+STOP_TIMEOUT_S = 60.0
+# A pattern's lock is tried, not waited for: a live run holds it for minutes.
+_TRY_LOCK_MS = 1
+
+
+class EnumFindingKind(StrEnum):
+    STALE_SERVER = "stale server"
+    ABANDONED_RUN = "abandoned run"
+    CHANGED_MIGRATION = "changed migration"
+    PENDING_MIGRATION = "pending migration"
+
+
+@dataclass(frozen=True)
+class DoctorFinding:
+    """One problem: what was found, and what ``--fix`` did about it (or would do)."""
+
+    kind: EnumFindingKind
+    problem: str
+    outcome: str
+    fixed: bool
+
+    def line(self) -> str:
+        return f"{self.kind.value}: {self.problem}: {self.outcome}"
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    findings: tuple[DoctorFinding, ...]
+
+    @property
+    def healthy(self) -> bool:
+        """Nothing found, or everything found was fixed."""
+        return all(finding.fixed for finding in self.findings)
+
+    def summary(self) -> str:
+        if not self.findings:
+            return "healthy: no stale server, no abandoned runs, schema up to date"
+        fixed = sum(finding.fixed for finding in self.findings)
+        return f"{len(self.findings)} problem(s): {fixed} fixed, {len(self.findings) - fixed} left"
+
+
+async def diagnose(
+    runtime: FeedbackLoopRuntime, *, fix: bool, data_dir: Path | None = None
+) -> DoctorReport:
+    """Every check, in the order fixes depend on: the embedded server before this process
+    connects (attaching to it would register a live handle), migrations before runs (rows can
+    only be marked abandoned on the current schema)."""
+    findings = [*await _stale_server(data_dir or default_data_dir(), fix=fix)]
+    pool = await runtime.raw_pool()
+    schema = await _schema(pool, fix=fix)
+    findings += schema
+    if not any(f.kind is EnumFindingKind.PENDING_MIGRATION and not f.fixed for f in schema):
+        async with pool.acquire() as conn:
+            findings += await _abandoned_runs(conn, fix=fix)
+    return DoctorReport(tuple(findings))
+
+
+# ----------------------------------------------------------------- embedded server
+def _pid_alive(pid: int) -> bool:
+    """A zombie (dead, not yet reaped by its new parent) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: kill(0) is all there is to know
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    """The pid ``postmaster.pid`` names, if the file is there and the process alive."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+def _live_handles(data_dir: Path) -> list[int]:
+    try:
+        pids = json.loads((data_dir / ".handle_pids.json").read_text() or "[]")
+    except (OSError, json.JSONDecodeError):
+        return []
+    if not isinstance(pids, list):
+        return []
+    return [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+
+
+def _not_our_server(pid: int, data_dir: Path) -> str | None:
+    """Why ``pid`` must not be stopped as the server of ``data_dir``; None when it is one:
+    a process whose program is ``postgres`` and whose working directory (a postmaster's is
+    its data dir) is ``data_dir``."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        program = Path(os.readlink(proc / "exe")).name.removesuffix(" (deleted)")
+        cwd = Path(os.readlink(proc / "cwd"))
+    except OSError as exc:
+        return f"cannot tell what pid {pid} is ({exc.strerror})"
+    if program != "postgres":
+        return f"pid {pid} is {program!r}, not a postgres server"
+    if cwd != data_dir.resolve():
+        return f"pid {pid} is the postgres server of {cwd}"
+    return None
+
+
+async def _stop(pid: int, data_dir: Path) -> bool:
+    """Fast shutdown (what ``pg_ctl -m fast stop`` sends); True once the server removed its
+    ``postmaster.pid`` or exited."""
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _postmaster_pid(data_dir) == pid:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def _stale_server(data_dir: Path, *, fix: bool) -> list[DoctorFinding]:
+    pid = _postmaster_pid(data_dir)
+    if pid is None or _live_handles(data_dir):
+        return []
+    problem = f"postmaster {pid} serves {data_dir}, and no process using it is alive"
+    if not fix:
+        outcome = "--fix stops it (else the next command using it stops it when done)"
+        return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, outcome, fixed=False)]
+    refusal = _not_our_server(pid, data_dir)
+    if refusal is not None:
+        outcome = f"not stopped: {refusal}"
+        return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, outcome, fixed=False)]
+    if not await _stop(pid, data_dir):
+        outcome = f"asked to stop, still running after {STOP_TIMEOUT_S:g} s"
+        return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, outcome, fixed=False)]
+    return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, "stopped", fixed=True)]
+
+
+# -------------------------------------------------------------------------- schema
+async def _schema(pool: Pool, *, fix: bool) -> list[DoctorFinding]:
+    states = await migration_status(pool)
+    changed = [
+        DoctorFinding(
+            EnumFindingKind.CHANGED_MIGRATION,
+            f"{s.version:04d}_{s.name} was edited after it was applied (checksum differs)",
+            "never fixed automatically: restore the shipped file, or write a new migration",
+            fixed=False,
+        )
+        for s in states
+        if s.changed
+    ]
+    pending = [s for s in states if not s.applied]
+    if fix and pending and not changed:
+        await upgrade(pool)
+        outcome, fixed = "applied", True
+    elif fix and pending:
+        outcome, fixed = "not applied: a changed migration blocks every upgrade", False
+    else:
+        outcome, fixed = "--fix applies it (feedback-loop db upgrade)", False
+    return changed + [
+        DoctorFinding(
+            EnumFindingKind.PENDING_MIGRATION, f"{s.version:04d}_{s.name}", outcome, fixed
+        )
+        for s in pending
+    ]
+
+
+# ---------------------------------------------------------------------------- runs
+async def _abandoned_runs(conn: Connection, *, fix: bool) -> list[DoctorFinding]:
+    """Per pattern with ``running`` rows: if its lock is free, no live run holds it, so the
+    rows are a dead session's (the run ledger's rule); a held lock means a run is live."""
+    findings: list[DoctorFinding] = []
+    for pattern_id in await sql_loop_runs.patterns_with_running_attempts(conn):
+        if not await lock_pattern_for_session(conn, pattern_id, timeout_ms=_TRY_LOCK_MS):
+            continue
+        try:
+            if fix:
+                rows = await sql_loop_runs.abandon_running(conn, pattern_id)
+            else:
+                rows = await sql_loop_runs.running_attempts(conn, pattern_id)
+        finally:
+            await unlock_pattern_for_session(conn, pattern_id)
+        outcome = "marked abandoned" if fix else "--fix marks it abandoned"
+        findings += [
+            DoctorFinding(
+                EnumFindingKind.ABANDONED_RUN,
+                f"{pattern_id} run {row['correlation_id']} attempt {row['attempt']}, started "
+                f"{row['started_at']:%Y-%m-%d %H:%M:%S %Z}, left running by a dead session",
+                outcome,
+                fixed=fix,
+            )
+            for row in rows
+        ]
+    return findings
