@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 import structlog
 
@@ -128,11 +131,20 @@ def test_a_keyword_dsn_connects(db_dsn: str) -> None:
     assert "applied" in done.stdout
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``main()`` configures logging for the process: put the session's back afterwards."""
+    yield
+    configure_logging(json_output=True, level="WARNING")
+
+
+@pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize("log_format", ["auto", "console", "json"])
 def test_no_bad_dsn_prints_its_password(
     log_format: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """In process (the CLI's main), by flag and by environment, every log format at DEBUG."""
+    """In process (the CLI's main): by flag, by environment and with the password only in
+    PGPASSWORD; every log format at DEBUG, with and without --debug's traceback."""
     port = _closed_port()
     bad = [
         f"host=127.0.0.1 port={port} user=u password={SECRET} dbname=x",
@@ -145,19 +157,78 @@ def test_no_bad_dsn_prints_its_password(
         f"postgresql://u:{SECRET}@[::1/x",
         f"postgres://u:{SECRET}@127.0.0.1:notaport/x",
     ]
-    for dsn in bad:
-        for how in ("flag", "env"):
-            args = ["--log-format", log_format, "--log-level", "DEBUG"]
-            if how == "flag":
-                monkeypatch.delenv("FEEDBACK_LOOP_DSN", raising=False)
-                args += ["--dsn", dsn]
-            else:
+    password_from_environment = [
+        f"host=127.0.0.1 port={port} user=u dbname=x",
+        f"postgresql://u@127.0.0.1:{port}/x",
+        "postgresql://u@[::1/x",
+    ]
+    cases = [(dsn, how) for dsn in bad for how in ("flag", "env")]
+    cases += [(dsn, "PGPASSWORD") for dsn in password_from_environment]
+    for dsn, how in cases:
+        for debug in ([], ["--debug"]):
+            monkeypatch.delenv("FEEDBACK_LOOP_DSN", raising=False)
+            monkeypatch.delenv("PGPASSWORD", raising=False)
+            args = [*debug, "--log-format", log_format, "--log-level", "DEBUG"]
+            if how == "env":
                 monkeypatch.setenv("FEEDBACK_LOOP_DSN", dsn)
+            else:
+                args += ["--dsn", dsn]
+            if how == "PGPASSWORD":
+                monkeypatch.setenv("PGPASSWORD", SECRET)
             code = main([*args, "db", "status"])
             out, err = capsys.readouterr()
             assert code == 1, (dsn, out, err)
-            assert SECRET not in out + err, (dsn, how)
+            assert SECRET not in out + err, (dsn, how, debug)
             assert err.strip().splitlines()[-1].startswith("error: "), err
+
+
+def _with_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        pytest.skip("the test server's DSN has a password of its own")
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user or 'postgres'}:{SECRET}@{host}").geturl()
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("form", ["url", "keyword"])
+async def test_a_password_in_a_good_dsn_is_never_printed_nor_stored(
+    form: str,
+    db_dsn: str,
+    pool: asyncpg.Pool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Commands that write (register, objective, run, doctor) through a DSN carrying a
+    password, in every log format at DEBUG with --debug: the password is in no output and in
+    no row of any table (loop_runs.input, audit_log, ...). A trust-auth test server ignores
+    the password, which changes nothing about what the CLI prints and stores."""
+    monkeypatch.setenv("FEEDBACK_LOOP_DATA_DIR", str(tmp_path / "no-embedded-server"))
+    dsn = _with_password(db_dsn) if form == "url" else f"{_keyword_form(db_dsn)} password={SECRET}"
+    printed = ""
+    for log_format in ("auto", "console", "json"):
+        pattern = f"p_{log_format}"
+        for command in (
+            ["register", pattern, "--config", '{"timeout_ms": 800}'],
+            ["objective", pattern, "--margin", "cost_usd=0.3"],
+            ["run", "--pattern", pattern],
+            ["versions", "--all"],
+            ["db", "doctor"],
+        ):
+            args = ["--debug", "--log-format", log_format, "--log-level", "DEBUG", "--dsn", dsn]
+            code = await asyncio.to_thread(main, [*args, *command])
+            out, err = capsys.readouterr()
+            assert code == 0, (command, out, err)
+            printed += out + err
+    assert SECRET not in printed
+    assert await pool.fetchval("SELECT count(*) FROM loop_runs") == 3
+    tables = await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    for table in (row["tablename"] for row in tables):
+        holding = await pool.fetchval(
+            f'SELECT count(*) FROM "{table}" AS r WHERE r::text LIKE $1', f"%{SECRET}%"
+        )
+        assert holding == 0, table
 
 
 def test_keyword_dsns_are_parsed_like_libpq() -> None:
