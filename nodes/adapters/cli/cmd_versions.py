@@ -29,6 +29,13 @@ def register(commands: Any) -> None:
     cmd.add_argument("pattern_id", metavar="PATTERN", nargs="?", help="the pattern to list")
     cmd.add_argument("--all", action="store_true", help="list every pattern instead")
     cmd.add_argument("--format", choices=("table", "json"), default="table")
+    cmd.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="print JSON (the same as --format json, the flag other commands take)",
+    )
     cmd.set_defaults(handler=_versions)
 
 
