@@ -57,8 +57,8 @@ lineage of every version.
 Database: --dsn or the FEEDBACK_LOOP_DSN environment variable (a URL or libpq's key=value
 form; the PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE variables fill in what it leaves
 out). With neither, an embedded PostgreSQL is started from the installed wheel, its data in
-FEEDBACK_LOOP_DATA_DIR, by default $XDG_STATE_HOME/onex-feedback-loop/pg18 (XDG_STATE_HOME
-defaults to ~/.local/state), as root /var/lib/onex-feedback-loop/pg18.
+FEEDBACK_LOOP_DATA_DIR, by default $XDG_STATE_HOME/onex-feedback-loop/pg18 (default
+~/.local/state/onex-feedback-loop/pg18), as root /var/lib/onex-feedback-loop/pg18.
 """
 
 _EPILOG = """\
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=str.upper,
         choices=LOG_LEVELS,
         default="WARNING",
+        metavar="LEVEL",
         help="DEBUG, INFO, WARNING (default), ERROR or CRITICAL",
     )
     parser.add_argument(

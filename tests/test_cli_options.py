@@ -1,5 +1,5 @@
-"""``feedback-loop versions PATTERN | --all`` with ``--json``: the flag other commands take,
-printing exactly what ``--format json`` prints."""
+"""Smaller promises of the CLI: ``versions --json`` prints what ``--format json`` prints, and
+``--help`` names the embedded server's default data directory the way the code picks it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from nodes.adapters.cli.main import main
 from nodes.service import FeedbackLoopService
+from nodes.storage.embedded import PG_MAJOR
 
 
 async def _out(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -37,3 +38,14 @@ async def test_json_flag_prints_what_format_json_prints(
     history = json.loads(await _out(capsys, "--dsn", db_dsn, "versions", "p", "--json"))
     assert history[0]["version_id"] == "p@1.0.0" and history[0]["active"] is True
     assert history[0]["config"] == {"timeout_ms": 800}
+
+
+def test_help_names_the_default_data_dir(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    where = f"onex-feedback-loop/pg{PG_MAJOR}"
+    assert (
+        f"by default $XDG_STATE_HOME/{where} (default ~/.local/state/{where}), "
+        f"as root /var/lib/{where}."
+    ) in text
