@@ -24,6 +24,7 @@ from nodes.effect.node_execution_ingest_effect import (
     NodeExecutionIngestEffect,
     validate_execution_rows,
 )
+from nodes.service import FeedbackLoopService
 from nodes.storage.sql_executions import EXECUTION_COLUMNS
 
 _INSERT = (
@@ -59,6 +60,8 @@ async def main(n: int) -> None:
     copy_rows = execution_rows(n, seed=1)
     many_rows = execution_rows(n, seed=2)
     async with bench_pool() as pool:
+        # Ingestion refuses rows of unregistered patterns: register the one the rows use.
+        await FeedbackLoopService(pool=pool).register("api_debug", {"timeout_ms": 100})
         started = time.perf_counter()
         async with pool.acquire() as conn:
             await NodeExecutionIngestEffect().ingest_executions(conn, copy_rows)

@@ -38,8 +38,10 @@ EARLIEST_STARTED_AT: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
 """How far in the future ``started_at`` may lie: clocks of hosts disagree a little."""
 
-PATTERN_ID_PATTERN: Final = r"^[^@\s]+$"
-"""The register command's rule: no ``@`` (it separates pattern and version), no whitespace."""
+PATTERN_ID_PATTERN: Final = r"^[^@\s\x00]+$"
+"""The register command's rule: no ``@`` (it separates pattern and version), no whitespace;
+and no NUL, which PostgreSQL's text type cannot store (nor can any of the text columns)."""
+NO_NUL: Final = r"^[^\x00]*$"
 
 StrictFinite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -59,14 +61,18 @@ class ModelExecutionRecord(TypedDict):
     pattern_id: Annotated[
         str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=PATTERN_ID_PATTERN)
     ]
-    version_id: NotRequired[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)] | None]
-    variant: NotRequired[Annotated[str, Field(max_length=MAX_ID_CHARS)] | None]
+    version_id: NotRequired[
+        Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL)] | None
+    ]
+    variant: NotRequired[Annotated[str, Field(max_length=MAX_ID_CHARS, pattern=NO_NUL)] | None]
     started_at: AwareDatetime
     duration_ms: Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
     status: EnumExecutionStatus
     quality_results: NotRequired[ModelQualityResults]
     performance_score: NotRequired[StrictFinite | None]
-    error_message: NotRequired[Annotated[str, Field(max_length=MAX_ERROR_MESSAGE_CHARS)] | None]
+    error_message: NotRequired[
+        Annotated[str, Field(max_length=MAX_ERROR_MESSAGE_CHARS, pattern=NO_NUL)] | None
+    ]
     user_rating: NotRequired[Annotated[int, Field(ge=1, le=5, strict=True)] | None]
     cost_usd: NotRequired[Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)] | None]
     metadata: NotRequired[dict[str, Any]]

@@ -421,13 +421,13 @@ CASES: list[Case] = [
         "registry",
         "at_pattern.jsonl",
         lambda: _jsonl(_with(pattern_id="a@b")),
-        "at_pattern.jsonl:2: pattern_id: String should match pattern '^[^@\\s]+$'",
+        "at_pattern.jsonl:2: pattern_id: 'a@b' is not a pattern id (no '@', no whitespace)",
     ),
     (
         "registry",
         "space_pattern.csv",
         lambda: _csv(_csv_with(pattern_id="api debug")),
-        "space_pattern.csv:3: pattern_id: String should match pattern '^[^@\\s]+$'",
+        "space_pattern.csv:3: pattern_id: 'api debug' is not a pattern id (no '@', no whitespace)",
     ),
     # --- strict types -------------------------------------------------------------------
     (

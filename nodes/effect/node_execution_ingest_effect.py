@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -37,13 +37,13 @@ from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
 from contracts.model_onex_error import ModelOnexError
 from nodes.effect.ingest_problems import MAX_PROBLEMS_SHOWN, ProblemLog, RowLocator
 from nodes.storage import sql_executions
-from nodes.storage.pool import EncodedJsonb
 
 log = structlog.get_logger(__name__)
 
 CHUNK_ROWS = 10_000
-_TEXT_FIELDS = ("pattern_id", "version_id", "variant", "error_message")
-_JSON_FIELDS = ("quality_results", "metadata")
+_EMPTY: dict[str, Any] = {}
+_SMALL_JSON = MAX_JSON_DEPTH * 2
+"""JSON this short cannot nest deeper than the limit: most metadata skips the depth count."""
 _COPY_LINE = re.compile(r"\bline (\d+)")
 _COPY_COLUMN = re.compile(r"\bcolumn (\w+)")
 
@@ -73,8 +73,13 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def encode_json_field(value: Any) -> EncodedJsonb | str:
-    """The JSON PostgreSQL will store, or why it cannot be stored."""
+def _brackets(encoded: bytes) -> int:
+    """Opening brackets: an upper bound of the nesting depth, counted in C."""
+    return encoded.count(b"{") + encoded.count(b"[")
+
+
+def json_field_problem(value: Any) -> str | None:
+    """Why PostgreSQL cannot store this JSON value, or ``None``."""
     try:
         encoded = pydantic_core.to_json(value)
     except pydantic_core.PydanticSerializationError as exc:
@@ -83,115 +88,152 @@ def encode_json_field(value: Any) -> EncodedJsonb | str:
         return f"nested deeper than {MAX_JSON_DEPTH} levels"
     if len(encoded) > MAX_JSON_BYTES:
         return f"larger than {MAX_JSON_BYTES} bytes as JSON"
-    if encoded.count(b"{") + encoded.count(b"[") > MAX_JSON_DEPTH and _depth(value) > (
-        MAX_JSON_DEPTH
-    ):
+    if _brackets(encoded) > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         return f"nested deeper than {MAX_JSON_DEPTH} levels"
     if b"\\u0000" in encoded and _has_nul(value):
         return "contains a NUL character (\\u0000), which PostgreSQL cannot store"
-    return EncodedJsonb(encoded)
+    return None
+
+
+def _contract_message(field: str | None, err: Any) -> str:
+    """pydantic's message, except where its wording would puzzle a user."""
+    if err["type"] == "string_pattern_mismatch":
+        if "\x00" in str(err.get("input", "")):
+            return "contains a NUL character, which PostgreSQL cannot store"
+        if field == "pattern_id":
+            return f"{_quote(err.get('input'))} is not a pattern id (no '@', no whitespace)"
+    return str(err["msg"])
+
+
+def _quote(value: Any, limit: int = 40) -> str:
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 class _BatchValidator:
     """Validates a batch chunk by chunk into COPY tuples; every problem goes to ``problems``.
 
-    Remembers ids across chunks (to catch repeats) and the first row of each (pattern,
-    version) pair (for the registry check that follows the COPY).
+    The checks beyond the row contract run column by column over a whole chunk with C-level
+    operations (``map``, ``min``/``max``, ``in`` on one joined buffer); only a chunk that
+    trips one is walked row by row to name the rows. That keeps validation off the critical
+    path of the COPY it overlaps with (bench/ingest.py).
+
+    Remembers ids across chunks (to catch repeats) and the (pattern, version) pairs seen (for
+    the registry check that follows the COPY).
     """
 
     def __init__(self, locator: RowLocator, problems: ProblemLog, now: datetime) -> None:
         self.locator = locator
         self.problems = problems
-        self.references: dict[Reference, int] = {}
-        self._first_seen: dict[UUID, int] = {}
+        self.references: set[Reference] = set()
+        self._first_seen: dict[int, int] = {}
         self._latest = now + MAX_CLOCK_SKEW
 
     def _problem(self, index: int, field: str | None, message: str) -> None:
         self.problems.add_row(self.locator, index, field, message)
 
     def validate(self, rows: Sequence[Row], offset: int) -> list[tuple[Any, ...]]:
-        """COPY tuples of the chunk's good rows (the caller stops once any problem is logged)."""
+        """COPY tuples of the chunk's rows; ``[]`` (with the problems logged) if any is bad."""
         try:
             records = EXECUTION_RECORDS.validate_python(rows)
-            positions: Iterable[int] = range(offset, offset + len(rows))
+            positions: Sequence[int] = range(offset, offset + len(rows))
         except ValidationError as exc:
             bad = self._contract_problems(exc, offset)
             # Check the chunk's other rows too, so one report names every problem.
             positions = [offset + i for i in range(len(rows)) if offset + i not in bad]
             records = EXECUTION_RECORDS.validate_python([rows[i - offset] for i in positions])
-        return [
-            t
-            for t in (
-                self._row(index, record) for index, record in zip(positions, records, strict=True)
+        if not records:
+            return []
+        found = self.problems.total
+        self._check_ids(positions, records)
+        started = [r["started_at"] for r in records]
+        if min(started) < EARLIEST_STARTED_AT or max(started) > self._latest:
+            self._check_times(positions, started)
+        quality = [r.get("quality_results", _EMPTY) for r in records]
+        metadata = [r.get("metadata", _EMPTY) for r in records]
+        self._check_json(positions, "quality_results", quality)
+        self._check_json(positions, "metadata", metadata)
+        if self.problems.total > found:
+            return []
+        patterns = [r["pattern_id"] for r in records]
+        versions = [r.get("version_id") for r in records]
+        self.references.update(zip(patterns, versions, strict=True))
+        return list(
+            zip(
+                [r["execution_id"] for r in records],
+                patterns,
+                versions,
+                [r.get("variant") for r in records],
+                started,
+                [r["duration_ms"] for r in records],
+                [r["status"].value for r in records],
+                quality,
+                [r.get("performance_score") for r in records],
+                [r.get("error_message") for r in records],
+                [r.get("user_rating") for r in records],
+                [r.get("cost_usd") for r in records],
+                metadata,
+                strict=True,
             )
-            if t is not None
-        ]
+        )
 
     def _contract_problems(self, exc: ValidationError, offset: int) -> set[int]:
         bad: set[int] = set()
-        for err in exc.errors(include_url=False, include_input=False):
+        for err in exc.errors(include_url=False):
             position, *field = err["loc"]
             index = offset + int(position)
             bad.add(index)
-            self._problem(index, ".".join(str(part) for part in field) or None, err["msg"])
+            where = ".".join(str(part) for part in field) or None
+            self._problem(index, where, _contract_message(where, err))
         return bad
 
-    def _row(self, index: int, r: ModelExecutionRecord) -> tuple[Any, ...] | None:
-        ok = True
-        execution_id = r["execution_id"]
-        earlier = self._first_seen.setdefault(execution_id, index)
-        if earlier != index:
-            self._problem(
-                index, "execution_id", f"{execution_id} repeats {self.locator.name(earlier)}"
-            )
-            ok = False
-        started_at = r["started_at"]
-        if not EARLIEST_STARTED_AT <= started_at <= self._latest:
-            self._problem(
-                index,
-                "started_at",
-                f"{started_at.isoformat()} is outside {EARLIEST_STARTED_AT.date()} .. now + "
-                f"{int(MAX_CLOCK_SKEW.total_seconds() // 60)} min",
-            )
-            ok = False
-        for field in _TEXT_FIELDS:
-            # The contract already refuses lone surrogates; NUL is valid Unicode that
-            # PostgreSQL's text type cannot hold.
-            text = cast("str | None", r.get(field))
-            if text is not None and "\x00" in text:
+    def _check_ids(self, positions: Sequence[int], records: list[ModelExecutionRecord]) -> None:
+        keys = [r["execution_id"].int for r in records]
+        first_seen = self._first_seen
+        before = len(first_seen)
+        # Reversed, so the first occurrence in the chunk wins.
+        first_seen.update(zip(reversed(keys), reversed(positions), strict=True))
+        if len(first_seen) - before == len(keys):
+            return
+        # A repeat (inside the chunk or of an earlier one): name each later occurrence.
+        for index, key, record in zip(positions, keys, records, strict=True):
+            earlier = first_seen[key]
+            if earlier < index:
                 self._problem(
-                    index, field, "contains a NUL character, which PostgreSQL cannot store"
+                    index,
+                    "execution_id",
+                    f"{record['execution_id']} repeats {self.locator.name(earlier)}",
                 )
-                ok = False
-        encoded: list[EncodedJsonb] = []
-        for field in _JSON_FIELDS:
-            value = encode_json_field(r.get(field, {}))
-            if isinstance(value, str):
-                self._problem(index, field, value)
-                ok = False
-            else:
-                encoded.append(value)
-        if not ok:
-            return None
-        pattern_id = r["pattern_id"]
-        version_id = r.get("version_id")
-        self.references.setdefault((pattern_id, version_id), index)
-        get = r.get
-        return (
-            execution_id,
-            pattern_id,
-            version_id,
-            get("variant"),
-            started_at,
-            r["duration_ms"],
-            r["status"].value,
-            encoded[0],
-            get("performance_score"),
-            get("error_message"),
-            get("user_rating"),
-            get("cost_usd"),
-            encoded[1],
-        )
+            elif earlier > index:  # an earlier chunk's row was overwritten by this one
+                first_seen[key] = index
+
+    def _check_times(self, positions: Sequence[int], started: list[datetime]) -> None:
+        minutes = int(MAX_CLOCK_SKEW.total_seconds() // 60)
+        for index, at in zip(positions, started, strict=True):
+            if not EARLIEST_STARTED_AT <= at <= self._latest:
+                self._problem(
+                    index,
+                    "started_at",
+                    f"{at.isoformat()} is outside {EARLIEST_STARTED_AT.date()} .. now + "
+                    f"{minutes} min",
+                )
+
+    def _check_json(self, positions: Sequence[int], field: str, values: list[Any]) -> None:
+        """Size, depth, NUL and encodability of one JSON column, chunk-wide first."""
+        try:
+            encoded = list(map(pydantic_core.to_json, values))
+        except pydantic_core.PydanticSerializationError:
+            encoded = []
+        if encoded and b"\\u0000" not in b"".join(encoded):
+            longest = max(map(len, encoded))
+            if longest <= _SMALL_JSON or (
+                longest <= MAX_JSON_BYTES and max(map(_brackets, encoded)) <= MAX_JSON_DEPTH
+            ):
+                return
+        for index, value in zip(positions, values, strict=True):
+            problem = json_field_problem(value)
+            if problem is not None:
+                self._problem(index, field, problem)
 
 
 def validate_execution_rows(
@@ -311,13 +353,16 @@ class NodeExecutionIngestEffect:
                 )
         if not wrong:
             return
-        rows_of = Counter(
-            key for row in items if (key := (row["pattern_id"], row.get("version_id"))) in wrong
-        )
+        first: dict[Reference, int] = {}
+        rows_of: Counter[Reference] = Counter()
+        for index, row in enumerate(items):
+            key = (row["pattern_id"], row.get("version_id"))
+            if key in wrong:
+                first.setdefault(key, index)
+                rows_of[key] += 1
         for key, (field, message) in wrong.items():
-            count = rows_of[key]
-            more = f" ({count} rows)" if count > 1 else ""
-            validator.problems.add_row(validator.locator, references[key], field, message + more)
+            more = f" ({rows_of[key]} rows)" if rows_of[key] > 1 else ""
+            validator.problems.add_row(validator.locator, first[key], field, message + more)
         raise _Rejected
 
     async def _already_stored(
