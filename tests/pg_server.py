@@ -1,11 +1,15 @@
 """A throwaway real PostgreSQL server for the test session.
 
-Order of preference: FEEDBACK_LOOP_TEST_DSN (an existing server), Debian's PostgreSQL binaries
-(the CI image ships postgresql-15), then the embedded wheel the package itself depends on.
+By default the embedded PostgreSQL 18 the package itself starts (the major users get), through
+``EmbeddedPostgres`` in a temporary data dir. ``FEEDBACK_LOOP_TEST_SERVER=debian`` selects
+Debian's PostgreSQL binaries instead (the CI image ships postgresql-15: ``.ci/run`` runs the
+database tests a second time on it). ``FEEDBACK_LOOP_TEST_DSN`` (an existing server) overrides
+both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -15,18 +19,46 @@ from contextlib import contextmanager
 from pathlib import Path
 
 TEST_DSN_ENV_VAR = "FEEDBACK_LOOP_TEST_DSN"
+TEST_SERVER_ENV_VAR = "FEEDBACK_LOOP_TEST_SERVER"
+# Durability is not wanted of a throwaway server; the same settings on both servers.
+TEST_SETTINGS = {
+    "max_connections": "200",
+    "fsync": "off",
+    "full_page_writes": "off",
+    "synchronous_commit": "off",
+    "dynamic_shared_memory_type": "mmap",
+}
 
 
-def _debian_bin_dir() -> Path | None:
+@contextmanager
+def traversable_temp_dir(prefix: str) -> Iterator[Path]:
+    """A temp dir of ours, removed afterwards; as root 0755 so the server account gets in.
+
+    As root the embedded server runs as ``pgserver``, which must traverse the data dir's
+    parents: pytest's ``tmp_path`` lives under 0700 directories and would be refused.
+    """
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        base.chmod(0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _debian_bin_dir() -> Path:
     root = Path("/usr/lib/postgresql")
-    if not root.is_dir():
-        return None
-    for major in sorted(
-        (p for p in root.iterdir() if p.name.isdigit()), key=lambda p: -int(p.name)
-    ):
+    majors = sorted(
+        (p for p in root.iterdir() if p.name.isdigit()) if root.is_dir() else [],
+        key=lambda p: -int(p.name),
+    )
+    for major in majors:
         if (major / "bin" / "initdb").exists() and (major / "bin" / "pg_ctl").exists():
             return major / "bin"
-    return None
+    raise RuntimeError(
+        f"{TEST_SERVER_ENV_VAR}=debian but no PostgreSQL under {root}/*/bin "
+        "(apt-get install postgresql)"
+    )
 
 
 @contextmanager
@@ -34,78 +66,75 @@ def _debian_server(bin_dir: Path) -> Iterator[str]:
     """initdb refuses root: as root the cluster belongs to ``nobody``; unix socket only."""
     as_root = os.geteuid() == 0
     run_as: dict[str, str] = {"user": "nobody", "group": "nogroup"} if as_root else {}
-    base = Path(tempfile.mkdtemp(prefix="feedback-loop-test-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    if as_root:
-        os.chmod(base, 0o755)
-        shutil.chown(base, "nobody", "nogroup")
-        shutil.chown(sock, "nobody", "nogroup")
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-    subprocess.run(
-        [
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-        **run_as,  # type: ignore[call-overload]
-    )
-    options = (
-        f"-c listen_addresses='' -k {sock} -F -c max_connections=200 "
-        "-c dynamic_shared_memory_type=mmap -c full_page_writes=off -c synchronous_commit=off"
-    )
-    subprocess.run(
-        [
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-w",
-            "-l",
-            str(base / "log"),
-            "-o",
-            options,
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-        **run_as,  # type: ignore[call-overload]
-    )
-    try:
-        yield f"postgresql://postgres@/postgres?host={sock}"
-    finally:
+    with traversable_temp_dir("feedback-loop-test-pg-") as base:
+        data, sock = base / "data", base / "sock"
+        sock.mkdir()
+        if as_root:
+            shutil.chown(base, "nobody", "nogroup")
+            shutil.chown(sock, "nobody", "nogroup")
+        env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         subprocess.run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
             capture_output=True,
             env=env,
             **run_as,  # type: ignore[call-overload]
         )
-        shutil.rmtree(base, ignore_errors=True)
+        options = f"-c listen_addresses='' -k {sock} " + " ".join(
+            f"-c {name}={value}" for name, value in TEST_SETTINGS.items()
+        )
+        subprocess.run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(base / "log"),
+                "-o",
+                options,
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            **run_as,  # type: ignore[call-overload]
+        )
+        try:
+            yield f"postgresql://postgres@/postgres?host={sock}"
+        finally:
+            subprocess.run(
+                [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                capture_output=True,
+                env=env,
+                **run_as,  # type: ignore[call-overload]
+            )
 
 
 @contextmanager
 def _embedded_server() -> Iterator[str]:
-    import asyncio
-
+    """The package's own server; as root its binaries are copied into the temp dir too."""
     from nodes.storage.embedded import EmbeddedPostgres
 
-    base = Path(tempfile.mkdtemp(prefix="feedback-loop-test-embedded-"))
-    server = EmbeddedPostgres(base / "pgdata")
-    try:
-        yield asyncio.run(server.start())
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with traversable_temp_dir("feedback-loop-test-embedded-") as base:
+        server = EmbeddedPostgres(
+            base / "pgdata", settings=TEST_SETTINGS, runtime_dir=base / "runtime"
+        )
+        try:
+            yield asyncio.run(server.start())
+        finally:
+            server.stop()
 
 
 @contextmanager
@@ -115,10 +144,12 @@ def throwaway_server() -> Iterator[str]:
     if explicit:
         yield explicit
         return
-    bin_dir = _debian_bin_dir()
-    if bin_dir is not None:
-        with _debian_server(bin_dir) as dsn:
+    choice = os.environ.get(TEST_SERVER_ENV_VAR, "embedded")
+    if choice == "debian":
+        with _debian_server(_debian_bin_dir()) as dsn:
             yield dsn
-        return
-    with _embedded_server() as dsn:
-        yield dsn
+    elif choice == "embedded":
+        with _embedded_server() as dsn:
+            yield dsn
+    else:
+        raise RuntimeError(f"{TEST_SERVER_ENV_VAR} must be 'embedded' or 'debian', not {choice!r}")

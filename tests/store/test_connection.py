@@ -19,6 +19,7 @@ import structlog
 from nodes.adapters.cli.main import main
 from nodes.runtime.logging_setup import configure_logging
 from nodes.storage.dsn import describe_dsn, normalize_dsn, parse_keyword_dsn, redact_dsn
+from tests.pg_server import traversable_temp_dir
 
 SECRET = "s3cr3t-Pa55"
 
@@ -100,16 +101,22 @@ def test_logs_are_json_and_never_carry_secrets(capsys: pytest.CaptureFixture[str
     assert SECRET not in line and event["nested"]["ok"] == 1
 
 
-def test_first_run_without_dsn_starts_the_embedded_server(tmp_path: Path) -> None:
-    """No DSN at all: the wheel's PostgreSQL is started in the data dir, migrated, reused."""
+def test_first_run_without_dsn_starts_the_embedded_server() -> None:
+    """No DSN at all: the wheel's PostgreSQL is started in the data dir, migrated, reused.
+
+    Not in ``tmp_path``: as root the server account must traverse the data dir's parents,
+    and pytest's are 0700 (the tool refuses them rather than opening them up).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDBACK_LOOP_")}
-    env["FEEDBACK_LOOP_DATA_DIR"] = str(tmp_path / "pg")
-    first = cli("db", "upgrade", env=env)
-    assert first.returncode == 0, first.stderr
-    again = cli("db", "status", env=env)
-    assert again.returncode == 0, again.stderr
-    assert "0 pending" in again.stdout
-    assert (tmp_path / "pg" / "PG_VERSION").read_text().strip() == "18"
+    with traversable_temp_dir("feedback-loop-test-first-run-") as base:
+        env["FEEDBACK_LOOP_DATA_DIR"] = str(base / "pg")
+        env["FEEDBACK_LOOP_RUNTIME_DIR"] = str(base / "runtime")  # root's copy of the binaries
+        first = cli("db", "upgrade", env=env)
+        assert first.returncode == 0, first.stderr
+        again = cli("db", "status", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "0 pending" in again.stdout
+        assert (base / "pg" / "PG_VERSION").read_text().strip() == "18"
 
 
 def _keyword_form(url: str) -> str:
