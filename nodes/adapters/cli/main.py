@@ -204,10 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _Signals() as signals:
         try:
             code = asyncio.run(_run(args, signals))
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            if signals.received is None:
-                raise
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError, KeyboardInterrupt) as exc:
             if signals.received is None:
                 return _report(exc, args)
     if signals.received is not None:  # whatever failed on the way out was its consequence
