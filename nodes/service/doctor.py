@@ -3,8 +3,7 @@ a fix is safe.
 
 - A stale embedded server: a postmaster still runs on the embedded data dir, but every process
   that registered as using it has died (SIGKILL, OOM), so nobody will stop it. Fixed by a fast
-  shutdown, only after checking that the pid is a postgres server of that very data dir: a
-  ``postmaster.pid`` outlives its server, and its pid may since belong to anything.
+  shutdown.
 - Abandoned runs: ``loop_runs`` rows left ``running`` by a dead session, found (and marked
   ``abandoned``) by the run ledger's own rule, under the pattern's lock.
 - Schema drift: a migration edited after it was applied is reported, never "fixed" (only a
@@ -14,22 +13,17 @@ a fix is safe.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import time
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
+from contracts.model_onex_error import ModelOnexError
 from nodes.runtime.runtime import Connection, FeedbackLoopRuntime, Pool
 from nodes.storage import sql_loop_runs
-from nodes.storage.embedded import default_data_dir
+from nodes.storage.embedded import embedded_server_status, stop_embedded_server
 from nodes.storage.locks import lock_pattern_for_session, unlock_pattern_for_session
 from nodes.storage.migrate import status as migration_status
 from nodes.storage.migrate import upgrade
 
-STOP_TIMEOUT_S = 60.0
 # A pattern's lock is tried, not waited for: a live run holds it for minutes.
 _TRY_LOCK_MS = 1
 
@@ -70,13 +64,11 @@ class DoctorReport:
         return f"{len(self.findings)} problem(s): {fixed} fixed, {len(self.findings) - fixed} left"
 
 
-async def diagnose(
-    runtime: FeedbackLoopRuntime, *, fix: bool, data_dir: Path | None = None
-) -> DoctorReport:
+async def diagnose(runtime: FeedbackLoopRuntime, *, fix: bool) -> DoctorReport:
     """Every check, in the order fixes depend on: the embedded server before this process
     connects (attaching to it would register a live handle), migrations before runs (rows can
     only be marked abandoned on the current schema)."""
-    findings = [*await _stale_server(data_dir or default_data_dir(), fix=fix)]
+    findings = [*await _stale_server(fix=fix)]
     pool = await runtime.raw_pool()
     schema = await _schema(pool, fix=fix)
     findings += schema
@@ -87,85 +79,27 @@ async def diagnose(
 
 
 # ----------------------------------------------------------------- embedded server
-def _pid_alive(pid: int) -> bool:
-    """A zombie (dead, not yet reaped by its new parent) counts as dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: kill(0) is all there is to know
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def _postmaster_pid(data_dir: Path) -> int | None:
-    """The pid ``postmaster.pid`` names, if the file is there and the process alive."""
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
-        return None
-    return pid if _pid_alive(pid) else None
-
-
-def _live_handles(data_dir: Path) -> list[int]:
-    try:
-        pids = json.loads((data_dir / ".handle_pids.json").read_text() or "[]")
-    except (OSError, json.JSONDecodeError):
+async def _stale_server(*, fix: bool) -> list[DoctorFinding]:
+    """The default data dir's server (FEEDBACK_LOOP_DATA_DIR): the one the CLI would use. The
+    embedded module only counts a pid as the server once it is a postgres of that data dir,
+    so a leftover ``postmaster.pid`` naming another process is never signalled."""
+    status = embedded_server_status()
+    if status.postmaster_pid is None or not status.stale:
         return []
-    if not isinstance(pids, list):
-        return []
-    return [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
-
-
-def _not_our_server(pid: int, data_dir: Path) -> str | None:
-    """Why ``pid`` must not be stopped as the server of ``data_dir``; None when it is one:
-    a process whose program is ``postgres`` and whose working directory (a postmaster's is
-    its data dir) is ``data_dir``."""
-    proc = Path(f"/proc/{pid}")
-    try:
-        program = Path(os.readlink(proc / "exe")).name.removesuffix(" (deleted)")
-        cwd = Path(os.readlink(proc / "cwd"))
-    except OSError as exc:
-        return f"cannot tell what pid {pid} is ({exc.strerror})"
-    if program != "postgres":
-        return f"pid {pid} is {program!r}, not a postgres server"
-    if cwd != data_dir.resolve():
-        return f"pid {pid} is the postgres server of {cwd}"
-    return None
-
-
-async def _stop(pid: int, data_dir: Path) -> bool:
-    """Fast shutdown (what ``pg_ctl -m fast stop`` sends); True once the server removed its
-    ``postmaster.pid`` or exited."""
-    os.kill(pid, signal.SIGINT)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _postmaster_pid(data_dir) == pid:
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
-async def _stale_server(data_dir: Path, *, fix: bool) -> list[DoctorFinding]:
-    pid = _postmaster_pid(data_dir)
-    if pid is None or _live_handles(data_dir):
-        return []
-    problem = f"postmaster {pid} serves {data_dir}, and no process using it is alive"
+    problem = (
+        f"postmaster {status.postmaster_pid} serves {status.data_dir}, "
+        "and no process using it is alive"
+    )
     if not fix:
         outcome = "--fix stops it (else the next command using it stops it when done)"
         return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, outcome, fixed=False)]
-    refusal = _not_our_server(pid, data_dir)
-    if refusal is not None:
-        outcome = f"not stopped: {refusal}"
+    try:
+        stopped = await asyncio.to_thread(stop_embedded_server, status.data_dir)
+    except ModelOnexError as exc:
+        outcome = f"not stopped: {exc.message}"
         return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, outcome, fixed=False)]
-    if not await _stop(pid, data_dir):
-        outcome = f"asked to stop, still running after {STOP_TIMEOUT_S:g} s"
-        return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, outcome, fixed=False)]
-    return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, "stopped", fixed=True)]
+    outcome = "stopped" if stopped else "gone meanwhile"
+    return [DoctorFinding(EnumFindingKind.STALE_SERVER, problem, outcome, fixed=True)]
 
 
 # -------------------------------------------------------------------------- schema

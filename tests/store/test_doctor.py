@@ -194,32 +194,18 @@ async def test_a_server_with_a_live_handle_is_not_stale(
     assert await doctor(db_dsn, capsys) == (0, [HEALTHY])
 
 
-async def test_a_pid_file_naming_another_program_is_reported_but_never_killed(
+async def test_a_pid_file_naming_another_program_is_no_server_and_never_signalled(
     db_dsn: str,
     data_dir: Path,
     stranger: subprocess.Popen[bytes],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """A server killed without cleanup leaves ``postmaster.pid``; its pid may since belong to
+    any process, which --fix must not stop."""
     _pid_file(data_dir, stranger.pid, handles=[_dead_pid()])
-    problem = (
-        f"stale server: postmaster {stranger.pid} serves {data_dir.resolve()}, "
-        "and no process using it is alive"
-    )
-    assert await doctor(db_dsn, capsys) == (
-        1,
-        [
-            f"{problem}: --fix stops it (else the next command using it stops it when done)",
-            "1 problem(s): 0 fixed, 1 left",
-        ],
-    )
-    assert await doctor(db_dsn, capsys, "--fix") == (
-        1,
-        [
-            f"{problem}: not stopped: pid {stranger.pid} is 'sleep', not a postgres server",
-            "1 problem(s): 0 fixed, 1 left",
-        ],
-    )
-    assert stranger.poll() is None, "the doctor killed a process that is not a postgres server"
+    assert await doctor(db_dsn, capsys) == (0, [HEALTHY])
+    assert await doctor(db_dsn, capsys, "--fix") == (0, [HEALTHY])
+    assert stranger.poll() is None, "the doctor signalled a process that is not a postgres server"
 
 
 def _postgres_bin() -> Path:
@@ -278,20 +264,26 @@ async def test_fix_stops_a_real_stale_server_and_only_its_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     postmaster = int((orphan_server / "postmaster.pid").read_text().split()[0])
-    # A pid file elsewhere naming that real postgres: it serves another data dir, so no.
-    _pid_file(data_dir, postmaster, handles=[])
-    code, lines = await doctor(db_dsn, capsys, "--fix")
-    assert code == 1
-    assert lines[0].endswith(
-        f": not stopped: pid {postmaster} is the postgres server of {orphan_server}"
-    )
-    # Its own data dir: stopped (fast shutdown), and its pid file is gone.
+    # A pid file elsewhere naming that real postgres: not the server of this data dir.
+    _pid_file(data_dir, postmaster, handles=[_dead_pid()])
+    assert await doctor(db_dsn, capsys, "--fix") == (0, [HEALTHY])
+    assert (orphan_server / "postmaster.pid").exists()
+    # Its own data dir: reported, then stopped (fast shutdown), its pid file gone.
     monkeypatch.setenv("FEEDBACK_LOOP_DATA_DIR", str(orphan_server))
-    code, lines = await doctor(db_dsn, capsys, "--fix")
-    assert (code, lines[1:]) == (0, ["1 problem(s): 1 fixed, 0 left"])
-    assert lines[0] == (
-        f"stale server: postmaster {postmaster} serves {orphan_server}, and no process using "
-        "it is alive: stopped"
+    problem = (
+        f"stale server: postmaster {postmaster} serves {orphan_server}, "
+        "and no process using it is alive"
+    )
+    assert await doctor(db_dsn, capsys) == (
+        1,
+        [
+            f"{problem}: --fix stops it (else the next command using it stops it when done)",
+            "1 problem(s): 0 fixed, 1 left",
+        ],
+    )
+    assert await doctor(db_dsn, capsys, "--fix") == (
+        0,
+        [f"{problem}: stopped", "1 problem(s): 1 fixed, 0 left"],
     )
     assert not (orphan_server / "postmaster.pid").exists()
     assert await doctor(db_dsn, capsys) == (0, [HEALTHY])
