@@ -38,7 +38,6 @@ async def _admin_dsn() -> AsyncIterator[str]:
     if explicit:
         yield explicit
         return
-    # As root the wheel adds o+rx to every parent of the data dir: keep it in the temp dir.
     base = Path(tempfile.mkdtemp(prefix="feedback-loop-bench-"))
     server = EmbeddedPostgres(data_dir=base / "pgdata")
     try:
@@ -49,7 +48,9 @@ async def _admin_dsn() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def bench_pool(max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
+async def bench_database() -> AsyncIterator[str]:
+    """The DSN of a fresh, migrated database of its own, dropped at the end (for benchmarks
+    that drive the command line, which opens its own connections)."""
     configure_logging(json_output=True, level="WARNING")
     async with _admin_dsn() as admin_dsn:
         name = f"bench_{uuid.uuid4().hex[:12]}"
@@ -57,13 +58,25 @@ async def bench_pool(max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
         try:
             await admin.execute(f'CREATE DATABASE "{name}"')
             try:
-                pool = await create_pool(with_database(admin_dsn, name), max_size=max_size)
+                dsn = with_database(admin_dsn, name)
+                pool = await create_pool(dsn, max_size=1)
                 try:
                     await upgrade(pool)
-                    yield pool
                 finally:
                     await pool.close()
+                yield dsn
             finally:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@asynccontextmanager
+async def bench_pool(max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh, migrated database of its own."""
+    async with bench_database() as dsn:
+        pool = await create_pool(dsn, max_size=max_size)
+        try:
+            yield pool
+        finally:
+            await pool.close()
