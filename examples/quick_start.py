@@ -1,8 +1,13 @@
-"""The README's Quick start, with its setup.
+"""The README's Quick start, with its setup. Run it twice: the first run proposes a candidate,
+the second applies it.
 
-Setup first (not part of the README's snippet): register ``api_debug`` and give it a day of
-simulated traffic, so there is something to analyze. With no DSN (``FEEDBACK_LOOP_DSN``) the
-orchestrator starts the embedded PostgreSQL. Run: ``python -m examples.quick_start``
+Setup first (not part of the README's snippet). The first run registers ``api_debug`` and routes
+an hour of simulated requests to it, so there is something to analyze: the loop proposes a
+candidate and starts its A/B test (``Improvements applied: 0``). Every later run first routes
+the requests that arrived since the last version was made: the A/B split sends about half of
+them to the candidate, and with those measured the loop applies it (``Improvements applied:
+1``). With no DSN (``FEEDBACK_LOOP_DSN``) the orchestrator starts the embedded PostgreSQL.
+Run: ``python -m examples.quick_start``
 """
 
 from __future__ import annotations
@@ -12,15 +17,33 @@ from datetime import UTC, datetime, timedelta
 
 from contracts import ModelFeedbackLoopInput
 from nodes import FeedbackLoopService, NodeFeedbackLoopOrchestrator
+from nodes.simulation.demo import route_traffic
 from nodes.simulation.simulator import DEMO_PATTERNS, ProductionSimulator
+
+PATTERN = "api_debug"
+FIRST_RUN_REQUESTS = 300
+LATER_RUN_REQUESTS = 2400
 
 
 async def setup(orchestrator: NodeFeedbackLoopOrchestrator) -> None:
-    truth, config = DEMO_PATTERNS["api_debug"]
+    truth, config = DEMO_PATTERNS[PATTERN]
     service = FeedbackLoopService(orchestrator.runtime)
-    await service.register("api_debug", config)
-    rows = ProductionSimulator({"api_debug": truth}).simulate(
-        "api_debug", "api_debug@1.0.0", config, 200, start=datetime.now(UTC) - timedelta(days=1)
+    versions = await service.versions(PATTERN)
+    now = datetime.now(UTC)
+    if not versions:
+        await service.register(PATTERN, config)
+        since, requests = now - timedelta(hours=1), FIRST_RUN_REQUESTS
+    else:
+        # A candidate counts only executions after it was made: route traffic since then.
+        since = max(v.created_at or now for v in versions)
+        requests = LATER_RUN_REQUESTS
+    rows = await route_traffic(
+        ProductionSimulator({PATTERN: truth}, seed=len(versions) + 3),
+        service,
+        PATTERN,
+        [f"run{len(versions)}-request{i}" for i in range(requests)],
+        start=since,
+        spacing_s=max((now - since).total_seconds(), 1.0) / (requests + 1),
     )
     await service.ingest(rows)
 

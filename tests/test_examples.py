@@ -22,7 +22,8 @@ def test_quick_start_runs_as_written(db_dsn: str) -> None:
     assert "'generate': 'completed'" in first.stdout
     second = _run(db_dsn, "-m", "examples.quick_start")
     assert second.returncode == 0, second.stderr
-    assert "Performance gain:" in second.stdout and "'validate': 'completed'" in second.stdout
+    assert "Improvements applied: 1" in second.stdout  # the candidate's A/B test was won
+    assert "'validate': 'completed'" in second.stdout and "'apply': 'completed'" in second.stdout
 
 
 def test_demo_applies_only_true_improvements(db_dsn: str) -> None:
