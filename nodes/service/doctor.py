@@ -70,7 +70,7 @@ async def diagnose(runtime: FeedbackLoopRuntime, *, fix: bool) -> DoctorReport:
     only be marked abandoned on the current schema)."""
     findings = [*await _stale_server(fix=fix)]
     pool = await runtime.raw_pool()
-    schema = await _schema(pool, fix=fix)
+    schema = await _schema(pool, fix=fix, automatic=runtime.embedded)
     findings += schema
     if not any(f.kind is EnumFindingKind.PENDING_MIGRATION and not f.fixed for f in schema):
         async with pool.acquire() as conn:
@@ -103,7 +103,9 @@ async def _stale_server(*, fix: bool) -> list[DoctorFinding]:
 
 
 # -------------------------------------------------------------------------- schema
-async def _schema(pool: Pool, *, fix: bool) -> list[DoctorFinding]:
+async def _schema(pool: Pool, *, fix: bool, automatic: bool) -> list[DoctorFinding]:
+    """``automatic``: the embedded database, which every command migrates on first use (the
+    runtime's policy), so its pending migrations are applied here too and are no finding."""
     states = await migration_status(pool)
     changed = [
         DoctorFinding(
@@ -116,6 +118,9 @@ async def _schema(pool: Pool, *, fix: bool) -> list[DoctorFinding]:
         if s.changed
     ]
     pending = [s for s in states if not s.applied]
+    if automatic and pending and not changed:
+        await upgrade(pool)
+        return []
     if fix and pending and not changed:
         await upgrade(pool)
         outcome, fixed = "applied", True

@@ -21,9 +21,11 @@ import pytest
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from nodes.adapters.cli.main import main
 from nodes.effect.node_run_ledger_effect import NodeRunLedgerEffect
+from nodes.storage.embedded import stop_embedded_server
 from nodes.storage.locks import lock_pattern_for_session
 from nodes.storage.migrate import load_migrations
 from nodes.storage.pool import create_pool
+from tests.pg_server import traversable_temp_dir
 
 HEALTHY = "healthy: no stale server, no abandoned runs, schema up to date"
 
@@ -139,6 +141,25 @@ async def test_pending_migrations_are_applied_by_fix(
         f"{len(names)} problem(s): {len(names)} fixed, 0 left",
     ]
     assert await doctor(empty_db_dsn, capsys) == (0, [HEALTHY])
+
+
+async def test_the_embedded_database_is_migrated_as_on_first_use(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DSN: a fresh embedded database is migrated by every command (the runtime's policy),
+    so its pending migrations are no finding for the doctor either."""
+    with traversable_temp_dir("feedback-loop-test-doctor-") as base:
+        monkeypatch.setenv("FEEDBACK_LOOP_DATA_DIR", str(base / "pg"))
+        monkeypatch.setenv("FEEDBACK_LOOP_RUNTIME_DIR", str(base / "runtime"))
+        monkeypatch.delenv("FEEDBACK_LOOP_DSN", raising=False)
+        try:
+            capsys.readouterr()
+            assert await asyncio.to_thread(main, ["db", "doctor"]) == 0
+            assert capsys.readouterr().out.splitlines() == [HEALTHY]
+            assert await asyncio.to_thread(main, ["db", "status"]) == 0
+            assert capsys.readouterr().out.splitlines()[-1].endswith(" applied, 0 pending")
+        finally:
+            await asyncio.to_thread(stop_embedded_server, base / "pg")
 
 
 @pytest.mark.usefixtures("data_dir")
