@@ -1,10 +1,11 @@
 """``feedback-loop``: the command line. Each subcommand lives in its own ``cmd_*`` module.
 
-Every way out is one line on stderr, because the reader is often a cron mail or a Kubernetes
-event: ``error: ...`` and exit 1 for a failure, exit 2 for a usage error, never a traceback
-unless ``--debug``, never a password. SIGTERM (what cron and Kubernetes send) is handled like
-SIGINT: the running command is cancelled, its transaction rolls back, the database (and the
-embedded server's handle) is released, and the exit code is 128 + the signal (143, 130).
+Every way out is one line per error on stderr, because the reader is often a cron mail or a
+Kubernetes event: ``error: ...`` and exit 1 for a failure, exit 2 for a usage error, never a
+traceback unless ``--debug``, never a password. SIGTERM (what cron and Kubernetes send) is
+handled like SIGINT: the running command is cancelled, its transaction rolls back, the database
+(and the embedded server's handle) is released, and the exit code is 128 + the signal (143,
+130).
 """
 
 from __future__ import annotations
@@ -168,9 +169,14 @@ async def _run(args: argparse.Namespace, signals: _Signals) -> int:
 
 def _message(exc: BaseException) -> str:
     """What went wrong, for people: the specific errors in their own words, anything else by
-    its type, since it is a bug."""
+    its type, since it is a bug; on one line, except that a ``ModelOnexError`` keeps the lines
+    its raiser chose, one per problem (ingestion lists every bad row of a file)."""
     if isinstance(exc, ModelOnexError):
-        return exc.message
+        return "\n".join(line for line in exc.message.splitlines() if line.strip())
+    return _one_line(_text(exc))
+
+
+def _text(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -187,13 +193,13 @@ def _one_line(text: str) -> str:
 
 
 def _report(exc: BaseException, args: argparse.Namespace) -> int:
-    """One line on stderr (after the traceback with ``--debug``), with every password the
-    DSN or the environment holds blanked out."""
+    """``error: ...`` on stderr (after the traceback with ``--debug``), with every password
+    the DSN or the environment holds blanked out."""
     dsn = resolve_dsn(args.dsn)
     if args.debug:
         text = "".join(traceback.format_exception(exc))
         print(redact_known_secrets(text, dsn), file=sys.stderr, end="")
-    print(f"error: {redact_known_secrets(_one_line(_message(exc)), dsn)}", file=sys.stderr)
+    print(f"error: {redact_known_secrets(_message(exc), dsn)}", file=sys.stderr)
     return EXIT_FAILED
 
 
