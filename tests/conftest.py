@@ -12,9 +12,28 @@ import pytest
 from nodes.runtime.logging_setup import configure_logging
 from nodes.storage.migrate import upgrade
 from nodes.storage.pool import create_pool
-from tests.pg_server import throwaway_server
+from tests.pg_server import describe_server, throwaway_server
 
 TEMPLATE_DB = "feedback_loop_template"
+DATABASE_MARK = "database"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{DATABASE_MARK}: uses the session's PostgreSQL (marked automatically)"
+    )
+
+
+def pytest_report_header() -> str:
+    return describe_server()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches the session server, so `-m database` selects exactly the
+    tests worth repeating on another PostgreSQL major (.ci/run does, on Debian's)."""
+    for item in items:
+        if "pg_admin_dsn" in getattr(item, "fixturenames", ()):
+            item.add_marker(DATABASE_MARK)
 
 
 def with_database(dsn: str, database: str) -> str:

