@@ -119,7 +119,7 @@ def stop_embedded_server(data_dir: Path | None = None) -> bool:
     (their processes start the server again on their next run).
     """
     resolved = _resolve(data_dir)
-    with _locked(resolved):
+    with _locked():
         _prune_handles(resolved, drop=None)
         return cluster.stop(resolved)
 
@@ -136,8 +136,8 @@ _started: set[EmbeddedPostgres] = set()
 
 
 @contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    with _process_lock, cluster.cluster_lock(data_dir):
+def _locked() -> Iterator[None]:
+    with _process_lock, cluster.cluster_lock():
         yield
 
 
@@ -189,7 +189,7 @@ class EmbeddedPostgres:
         """Release this handle; the server stops when no live process holds one."""
         if self._dsn is None:
             return
-        with _locked(self.data_dir):
+        with _locked():
             self._dsn = None
             _started.discard(self)
             left = _process_handles.pop(self.data_dir, 1) - 1
@@ -205,7 +205,9 @@ class EmbeddedPostgres:
         if self._dsn is not None:
             return self._dsn
         try:
-            with _locked(self.data_dir):
+            with _locked():
+                if self._dsn is not None:  # started meanwhile by another thread
+                    return self._dsn
                 self._check_major()
                 postmaster = cluster.wait_ready(self.data_dir)
                 if postmaster is None:

@@ -9,7 +9,6 @@ pids of processes using the server; the last one alive stops it).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
@@ -132,16 +132,28 @@ def write_handles(data_dir: Path, pids: list[int]) -> None:
 
 
 @contextmanager
-def cluster_lock(data_dir: Path) -> Iterator[None]:
-    """Serialise start and stop of the server of ``data_dir`` across processes and threads.
+def cluster_lock() -> Iterator[None]:
+    """Serialise starts and stops of embedded servers across this user's processes.
 
-    An ``flock`` on a file in the temp dir named by a hash of the data dir's path: it needs no
-    write access to the data dir (which may not exist yet) and dies with its holder.
+    One ``flock`` per user on a file in the temp dir (not one per data dir: nothing piles
+    up there, and a start takes about a second). It needs no access to a data dir, which
+    may not exist yet, and is released when its holder dies. A file of that name belonging
+    to someone else is not trusted: they could hold it forever.
     """
-    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
-    lock_path = Path(tempfile.gettempdir()) / f"onex-feedback-loop-{digest}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    lock_path = Path(tempfile.gettempdir()) / f"onex-feedback-loop-{os.geteuid()}.lock"
     try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ModelOnexError(
+            EnumErrorCode.DATABASE_UNAVAILABLE,
+            f"cannot open the embedded PostgreSQL lock file {lock_path}: {exc.strerror}",
+        ) from exc
+    try:
+        if os.fstat(fd).st_uid != os.geteuid():
+            raise ModelOnexError(
+                EnumErrorCode.DATABASE_UNAVAILABLE,
+                f"the embedded PostgreSQL lock file {lock_path} belongs to another user; remove it",
+            )
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
@@ -190,7 +202,8 @@ def dsn_for(postmaster: Postmaster, data_dir: Path) -> str:
             f"the embedded PostgreSQL in {data_dir} listens on no unix socket; "
             "stop it (feedback-loop db doctor) and run again",
         )
-    return f"postgresql://postgres@/postgres?host={postmaster.socket_dir}"
+    host = quote(str(postmaster.socket_dir), safe="/")
+    return f"postgresql://postgres@/postgres?host={host}"
 
 
 class PgBinaries:

@@ -12,11 +12,13 @@ import grp
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from nodes.storage.embedded import (
     stop_embedded_server,
 )
 from nodes.storage.embedded_account import ensure_service_account, no_login_shell
-from nodes.storage.embedded_runtime import wheel_install_dir
+from nodes.storage.embedded_runtime import install_runtime, wheel_install_dir
 from tests.pg_server import traversable_temp_dir
 from tests.polling import until
 
@@ -165,6 +167,25 @@ async def test_binaries_under_private_parents_run_from_a_copy_the_tool_owns(
         assert (data.stat().st_mode & 0o777, data.stat().st_uid) == (0o700, uid)
         assert _parents(install, data, runtime) | _tree(install) == before
         assert pwd.getpwnam(account).pw_shell == no_login_shell()
+
+
+@root_only
+def test_processes_racing_to_copy_the_binaries_get_one_whole_tree(account: str) -> None:
+    made = ensure_service_account(account)
+    with traversable_temp_dir("feedback-loop-test-embedded-") as base:
+        runtime = base / "runtime"
+        install = wheel_install_dir(PG_MAJOR)
+        with ThreadPoolExecutor(4) as pool:
+            bins = list(
+                pool.map(lambda _: install_runtime(install, runtime, PG_MAJOR, made), range(4))
+            )
+        assert len(set(bins)) == 1 and (bins[0] / "postgres").is_file()
+        (tree,) = runtime.iterdir()  # the losers' staging copies are gone
+        assert bins[0].is_relative_to(tree)
+        assert {stat.S_IMODE(p.stat().st_mode) for p in [tree, *tree.rglob("*")]} <= {
+            0o755,
+            0o644,
+        }
 
 
 @root_only
