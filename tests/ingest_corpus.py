@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nodes.effect.execution_file_reader import CSV_SCHEMA
+
 REGISTERED = {"api_debug": {"timeout_ms": 100}, "other": {"timeout_ms": 200}}
 STORED_ID = str(uuid.UUID(int=0xC0FFEE_9999))
 """An execution stored before the corpus runs, so a file repeating it meets the unique key."""
@@ -62,21 +64,7 @@ def _with(**changes: Any) -> dict[str, Any]:
 
 
 _DROP = object()
-CSV_COLUMNS = [
-    "execution_id",
-    "pattern_id",
-    "version_id",
-    "variant",
-    "started_at",
-    "duration_ms",
-    "status",
-    "quality_results",
-    "performance_score",
-    "error_message",
-    "user_rating",
-    "cost_usd",
-    "metadata",
-]
+CSV_COLUMNS = list(CSV_SCHEMA)
 
 
 def _csv_cells(row: dict[str, Any]) -> list[str]:
