@@ -144,11 +144,12 @@ def can_search(info: os.stat_result, account: ServiceAccount | None) -> bool:
 def blocking_ancestor(
     path: Path, account: ServiceAccount | None
 ) -> tuple[Path, os.stat_result] | None:
-    """The top-most existing parent of ``path`` that ``account`` cannot traverse, if any.
+    """The top-most existing directory from ``/`` down to ``path`` (included) that
+    ``account`` cannot traverse, if any.
 
-    Missing parents are not checked: the tool creates them itself, traversable.
+    Missing ones are not checked: the tool creates them itself, traversable.
     """
-    for ancestor in reversed(path.parents):
+    for ancestor in [*reversed(path.parents), path]:
         try:
             info = ancestor.stat()
         except FileNotFoundError:

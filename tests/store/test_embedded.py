@@ -189,12 +189,13 @@ def test_processes_racing_to_copy_the_binaries_get_one_whole_tree(account: str) 
 
 
 @root_only
-async def test_a_data_dir_under_private_parents_is_refused_in_one_line() -> None:
+@pytest.mark.parametrize("below", ["pgdata", "deeper/pgdata"])
+async def test_a_data_dir_under_private_parents_is_refused_in_one_line(below: str) -> None:
     name = _throwaway_name()
     with traversable_temp_dir("feedback-loop-test-embedded-") as base:
         private = base / "private"
         private.mkdir(mode=0o700)
-        data, runtime = private / "deeper" / "pgdata", base / "runtime"
+        data, runtime = private / below, base / "runtime"
         before = _parents(data, runtime)
         try:
             with pytest.raises(ModelOnexError) as refused:
@@ -227,6 +228,31 @@ async def test_a_data_dir_under_private_parents_is_refused_in_one_line() -> None
         (line,) = done.stderr.splitlines()
         assert line.startswith(f"error: embedded PostgreSQL refuses data dir {data}: ")
         assert f"cannot traverse {private} (mode 0700, owner root)" in line
+        assert sorted(base.rglob("*")) == [private]
+        assert _parents(data, runtime) == before
+
+
+@root_only
+async def test_a_runtime_dir_under_private_parents_is_refused_in_one_line() -> None:
+    name = _throwaway_name()
+    with traversable_temp_dir("feedback-loop-test-embedded-") as base:
+        private = base / "private"
+        private.mkdir(mode=0o700)
+        data, runtime = base / "pgdata", private / "runtime"
+        before = _parents(data, runtime)
+        try:
+            with pytest.raises(ModelOnexError) as refused:
+                await EmbeddedPostgres(data, runtime_dir=runtime, account=name).start()
+        finally:
+            if _exists(name):
+                _delete_account(name)
+                pytest.fail("the refusal created the service account")
+        assert str(refused.value) == (
+            f"embedded PostgreSQL cannot place its binaries in {runtime}: the server account "
+            f"{name} cannot traverse {private} (mode 0700, owner root); set "
+            "FEEDBACK_LOOP_RUNTIME_DIR to a directory under parents every user can traverse "
+            "(e.g. the default /var/lib/onex-feedback-loop/runtime) or run as a non-root user"
+        )
         assert sorted(base.rglob("*")) == [private]
         assert _parents(data, runtime) == before
 
