@@ -171,7 +171,7 @@ def choose_socket_dir(data_dir: Path) -> Path | None:
 def make_socket_dir(account: ServiceAccount | None) -> Path:
     """A private socket dir of ours in the temp dir, owned by the server account as root."""
     socket_dir = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX))
-    if not _PLAIN_PATH.match(str(socket_dir / _SOCKET_FILE)):
+    if choose_socket_dir(socket_dir) is None:  # too long or needing quotes there too
         socket_dir.rmdir()
         raise ModelOnexError(
             EnumErrorCode.DATABASE_UNAVAILABLE,
