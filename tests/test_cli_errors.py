@@ -50,12 +50,16 @@ def _closed_port() -> int:
 
 
 # ------------------------------------------------------------------ bad option values
+def _see(command: str) -> str:
+    return f" (see `feedback-loop {command} --help`)"
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [
         (
             ["run", "--all", "--concurrency", "0"],
-            "error: argument --concurrency: must be >= 1, got 0 (see `feedback-loop run --help`)",
+            "error: argument --concurrency: must be a whole number >= 1, got '0'" + _see("run"),
         ),
         (
             ["--log-level", "LOUD", "db", "status"],
@@ -64,28 +68,123 @@ def _closed_port() -> int:
         ),
         (
             ["demo", "--cycles", "many"],
-            "error: argument --cycles: not a whole number: 'many' "
-            "(see `feedback-loop demo --help`)",
+            "error: argument --cycles: must be a whole number >= 1, got 'many'" + _see("demo"),
         ),
         (
             ["demo", "--tag", "no-dashes"],
-            "error: argument --tag: must be 1-32 letters, digits or underscores: 'no-dashes' "
-            "(see `feedback-loop demo --help`)",
+            "error: argument --tag: must be 1-32 letters, digits or underscores: 'no-dashes'"
+            + _see("demo"),
         ),
         (
             ["lineage", "ancestors", "p@1.0.0", "--depth", "-1"],
-            "error: argument --depth: must be >= 0, got -1 "
-            "(see `feedback-loop lineage ancestors --help`)",
+            "error: argument --depth: must be a whole number >= 0, got '-1'"
+            + _see("lineage ancestors"),
+        ),
+        (
+            ["lineage", "descendants", "p", "--sql", "--format", "mermaid"],
+            "error: --sql lists version ids: use --format table or json"
+            + _see("lineage descendants"),
+        ),
+        (
+            ["lineage", "export", "p", "--format", "png"],
+            "error: --format png needs --output FILE" + _see("lineage export"),
         ),
         (
             ["run", "--all", "--significance-level", "low"],
-            "error: argument --significance-level: invalid float value: 'low' "
-            "(see `feedback-loop run --help`)",
+            "error: argument --significance-level: must be a number > 0 and <= 0.5, got 'low'"
+            + _see("run"),
+        ),
+        (
+            ["run", "--all", "--time-window-days", "0"],
+            "error: argument --time-window-days: must be a whole number >= 1 and <= 3650, "
+            "got '0'" + _see("run"),
+        ),
+        (
+            ["run", "--all", "--min-sample-size", "1"],
+            "error: argument --min-sample-size: must be a whole number >= 2 and <= 10000000, "
+            "got '1'" + _see("run"),
+        ),
+        (
+            ["run", "--all", "--auto-apply-threshold", "1.5"],
+            "error: argument --auto-apply-threshold: must be a number >= 0 and <= 1, got '1.5'"
+            + _see("run"),
+        ),
+        (
+            ["run", "--pattern", "a@b"],
+            "error: argument --pattern: 'a@b': pattern_id must be a non-blank name without '@'"
+            + _see("run"),
+        ),
+        (
+            ["objective", "p", "--margin", "latency=0.1"],
+            "error: argument --margin: unknown metric 'latency' in 'latency=0.1': METRIC is one "
+            "of success_rate, duration_mean, duration_p95, quality_score, user_rating, cost_usd"
+            + _see("objective"),
+        ),
+        (
+            ["objective", "p", "--margin", "cost_usd=lots"],
+            "error: argument --margin: the margin of cost_usd must be a number > 0 and <= 10, "
+            "got 'lots'" + _see("objective"),
+        ),
+        (
+            ["objective", "p", "--horizon", "soon"],
+            "error: argument --horizon: must be 'auto' or a whole number >= 2 and <= 10000, "
+            "got 'soon'" + _see("objective"),
+        ),
+        (
+            ["objective", "p", "--horizon-days", "366"],
+            "error: argument --horizon-days: must be a whole number >= 1 and <= 365, got '366'"
+            + _see("objective"),
+        ),
+        (
+            ["objective", "p", "--watch-days", "-1"],
+            "error: argument --watch-days: must be a whole number >= 0 and <= 90, got '-1'"
+            + _see("objective"),
+        ),
+        (
+            ["objective", "p", "--drop", "cost_usd", "--optional", "cost_usd"],
+            "error: cost_usd: --drop removes a guardrail, it cannot also be changed"
+            + _see("objective"),
+        ),
+        (
+            ["versions"],
+            "error: one of the arguments PATTERN --all is required" + _see("versions"),
+        ),
+        (
+            ["versions", "p", "--all"],
+            "error: argument --all: not allowed with argument PATTERN" + _see("versions"),
+        ),
+        (
+            ["rollback", "p", "--to", "q@1.0.0"],
+            "error: --to q@1.0.0 is a version of 'q', not of 'p'" + _see("rollback"),
+        ),
+        (
+            ["rollback", "p", "--to", "p@"],
+            "error: argument --to: must be VERSION or PATTERN@VERSION, got 'p@'" + _see("rollback"),
+        ),
+        (
+            ["rollback", "p", "--to", "1.0.0", "--actor", ""],
+            "error: argument --actor: must be text of at least 1 character, got ''"
+            + _see("rollback"),
+        ),
+        (
+            ["register", "p", "--config", "[1]"],
+            "error: argument --config: must be a JSON object or @FILE, got '[1]' (JSON, but not "
+            "an object)" + _see("register"),
+        ),
+        (
+            ["register", "p", "--config", "{'a': 1}"],
+            "error: argument --config: must be a JSON object or @FILE, got \"{'a': 1}\" "
+            "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
+            + _see("register"),
         ),
         (
             ["approve", "not-a-uuid"],
-            "error: argument IMPROVEMENT_ID: not an improvement id (a UUID): 'not-a-uuid' "
-            "(see `feedback-loop approve --help`)",
+            "error: argument IMPROVEMENT_ID: not an improvement id (a UUID): 'not-a-uuid'"
+            + _see("approve"),
+        ),
+        (
+            ["resume", "00000000-0000-0000-0000-000000000000"],
+            "error: the following arguments are required: --ack-srm" + _see("resume"),
         ),
         ([], "error: the following arguments are required: COMMAND (see `feedback-loop --help`)"),
     ],

@@ -273,34 +273,63 @@ async def test_change_and_audit_land_together(
 @pytest.mark.parametrize(
     ("flags", "says"),
     [
-        (["--margin", "latency=0.1"], "--margin 'latency=0.1': expected METRIC=VALUE"),
-        (["--margin", "cost_usd"], "--margin 'cost_usd': expected METRIC=VALUE"),
-        (["--margin", "cost_usd=lots"], "'lots' is not a number"),
-        (["--margin", "success_rate=-0.01"], "margin: Input should be greater than 0"),
-        (["--margin", "success_rate=0"], "margin: Input should be greater than 0"),
-        (["--margin", "success_rate=nan"], "margin"),
-        (["--required", "duration_p95"], "duration_p95 has no guardrail"),
-        (["--horizon", "soon"], "--horizon 'soon': a whole number or 'auto'"),
-        (["--horizon", "1"], "horizon_per_arm"),
-        (["--holdback", "0.5"], "holdback"),
-        (["--min-effect", "2"], "min_relative_effect"),
+        (["--margin", "latency=0.1"], "--margin: unknown metric 'latency' in 'latency=0.1'"),
+        (["--margin", "cost_usd"], "--margin: must be METRIC=VALUE, got 'cost_usd'"),
+        (["--margin", "cost_usd=lots"], "margin of cost_usd must be a number > 0 and <= 10"),
+        (["--margin", "success_rate=-0.01"], "must be a number > 0 and <= 10, got '-0.01'"),
+        (["--margin", "success_rate=0"], "must be a number > 0 and <= 10, got '0'"),
+        (["--margin", "success_rate=nan"], "must be a number > 0 and <= 10, got 'nan'"),
+        (["--horizon", "soon"], "--horizon: must be 'auto' or a whole number >= 2 and <= 10000"),
+        (["--horizon", "1"], "--horizon: must be 'auto' or a whole number >= 2 and <= 10000"),
+        (["--holdback", "0.5"], "--holdback: must be a number >= 0 and < 0.5, got '0.5'"),
+        (["--min-effect", "2"], "--min-effect: must be a number >= 0 and <= 1, got '2'"),
+        (["--actor", ""], "--actor: must be text of at least 1 character, got ''"),
         (["--drop", "cost_usd", "--required", "cost_usd"], "cost_usd: --drop removes"),
         (["--margin", "cost_usd=0.5", "--drop", "cost_usd"], "cost_usd: --drop removes"),
+        (["--drop", "latency"], "--drop: invalid choice: 'latency'"),
+        (["--required", "nope"], "--required: invalid choice: 'nope'"),
+        (["--primary", "speed"], "--primary: invalid choice: 'speed'"),
     ],
     ids=lambda v: "_".join(v) if isinstance(v, list) else None,
 )
-async def test_bad_input_is_one_line_and_changes_nothing(
-    pool: asyncpg.Pool, cli: Cli, service: FeedbackLoopService, flags: list[str], says: str
+async def test_a_bad_flag_is_a_usage_error_and_changes_nothing(
+    pool: asyncpg.Pool,
+    cli: Cli,
+    service: FeedbackLoopService,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    says: str,
 ) -> None:
+    """Each flag's value is checked against the objective's contract (and the flags against
+    each other) before anything runs: exit 2, one line, nothing stored."""
+    s = Scenario(pool, PATTERN)
+    await s.register()
+    await s.close()
+    before = await _counts(pool)
+    with pytest.raises(SystemExit) as exited:
+        await cli.run("objective", PATTERN, *flags)
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and err.count("\n") == 1
+    assert err.endswith(" (see `feedback-loop objective --help`)\n")
+    assert says in err, err
+    assert await _counts(pool) == before
+    assert (await service.objective(PATTERN)).guardrails == WIDE_MARGINS
+
+
+async def test_required_without_a_guardrail_is_one_line_and_changes_nothing(
+    pool: asyncpg.Pool, cli: Cli, service: FeedbackLoopService
+) -> None:
+    """Well-formed flags the stored objective rejects: a failure (exit 1), not a usage error."""
     s = Scenario(pool, PATTERN)
     await s.register()  # version 1 has no duration_p95 guardrail (as if dropped)
     await s.close()
     before = await _counts(pool)
-    code, out, err = await cli.run("objective", PATTERN, *flags)
-    assert code == 1, (out, err)
-    assert out == ""
-    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
-    assert says in err and "Traceback" not in err
+    code, out, err = await cli.run("objective", PATTERN, "--required", "duration_p95")
+    assert (code, out) == (1, "")
+    assert err == (
+        "error: duration_p95 has no guardrail: give it a margin with --margin duration_p95=VALUE\n"
+    )
     assert await _counts(pool) == before
     assert (await service.objective(PATTERN)).guardrails == WIDE_MARGINS
 
@@ -341,13 +370,6 @@ async def test_unknown_pattern_is_not_found(
         await service.set_objective(_set(ModelObjective(pattern_id="ghost")))
     assert raised.value.code is EnumErrorCode.NOT_FOUND
     assert await _counts(pool) == before
-
-
-async def test_usage_errors_exit_2(cli: Cli, registered: str) -> None:
-    for flags in (["--drop", "latency"], ["--required", "nope"], ["--primary", "speed"]):
-        with pytest.raises(SystemExit) as exited:
-            await cli.run("objective", registered, *flags)
-        assert exited.value.code == 2
 
 
 # ----------------------------------------------------------------------------- concurrency

@@ -1,22 +1,115 @@
 """Option value types shared by subcommands: a value argparse rejects is a usage error (one
-line, exit 2) before anything touches the database, instead of a failure deep in a command."""
+line, exit 2) before anything touches the database, instead of a failure deep in a command.
+
+Where a contract constrains the value, the option's type is read off the contract's field
+(``contract_value``), so the CLI and the contract cannot drift apart, and the message says what
+was given and what the contract allows. Options that are each valid but wrong together are
+checked once all are parsed (``check_usage``), with the same kind of message.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import getpass
+from collections.abc import Callable, Sequence
+from types import NoneType, UnionType
+from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
+
+from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
+from pydantic import BaseModel, TypeAdapter
+
+T = TypeVar("T")
+
+_KINDS: dict[type, str] = {int: "a whole number", float: "a number", str: "text"}
+_BOUNDS: dict[type, Callable[[Any], str]] = {
+    Ge: lambda c: f">= {_number(c.ge)}",
+    Gt: lambda c: f"> {_number(c.gt)}",
+    Le: lambda c: f"<= {_number(c.le)}",
+    Lt: lambda c: f"< {_number(c.lt)}",
+    MinLen: lambda c: f"of at least {c.min_length} character{'s' * (c.min_length != 1)}",
+    MaxLen: lambda c: f"of at most {c.max_length} characters",
+}
 
 
-def at_least(minimum: int) -> Callable[[str], int]:
-    """The type of a count option: a whole number no smaller than ``minimum``."""
+def _number(bound: float) -> str:
+    """``0.5``, ``0``, ``10000000``: as written in a contract, without ``.0`` or exponents."""
+    return f"{bound:f}".rstrip("0").rstrip(".") if isinstance(bound, float) else str(bound)
 
-    def parse(text: str) -> int:
+
+class OptionValue(Generic[T]):
+    """An argparse ``type=``: ``parse`` turns the text into the value or raises ``ValueError``
+    (pydantic's ``ValidationError`` is one), reported as ``must be {allowed}, got '...'``."""
+
+    def __init__(self, parse: Callable[[str], T], allowed: str) -> None:
+        self.parse = parse
+        self.allowed = allowed
+
+    def __call__(self, text: str) -> T:
         try:
-            value = int(text)
+            return self.parse(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
+            raise argparse.ArgumentTypeError(f"must be {self.allowed}, got {text!r}") from None
 
-    return parse
+
+def _constrained(kind: type[T], constraints: Sequence[object]) -> OptionValue[T]:
+    """``kind`` within ``constraints`` (annotated_types bounds, as pydantic keeps a field's),
+    validated by pydantic itself, so exactly what a contract with them accepts."""
+    unknown = [c for c in constraints if type(c) not in _BOUNDS]
+    if kind not in _KINDS or unknown:
+        raise TypeError(f"no option type for {kind.__name__} constrained by {unknown}")
+    annotated: Any = Annotated[(kind, *constraints)] if constraints else kind
+    adapter: TypeAdapter[T] = TypeAdapter(annotated)
+    bounds = " and ".join(_BOUNDS[type(c)](c) for c in constraints)
+    return OptionValue(adapter.validate_strings, f"{_KINDS[kind]} {bounds}".strip())
+
+
+def at_least(minimum: int) -> OptionValue[int]:
+    """The type of a count option: a whole number no smaller than ``minimum``."""
+    return _constrained(int, [Ge(minimum)])
+
+
+def contract_value(model: type[BaseModel], field: str) -> OptionValue[Any]:
+    """The type of an option that fills ``model.field``: the field's type (``None`` aside)
+    and constraints."""
+    info = model.model_fields[field]
+    annotation = info.annotation
+    if get_origin(annotation) in (Union, UnionType):  # an optional field: X | None
+        (annotation,) = (arg for arg in get_args(annotation) if arg is not NoneType)
+    if not isinstance(annotation, type):
+        raise TypeError(f"{model.__name__}.{field}: no option type for {annotation}")
+    return _constrained(annotation, info.metadata)
+
+
+def keyword_or(keyword: str, value: OptionValue[T]) -> OptionValue[T | None]:
+    """``keyword`` (meaning None: the contract's own default, e.g. ``auto``) or ``value``."""
+
+    def parse(text: str) -> T | None:
+        return None if text == keyword else value.parse(text)
+
+    return OptionValue(parse, f"{keyword!r} or {value.allowed}")
+
+
+def add_actor(parser: argparse.ArgumentParser, contract: type[BaseModel]) -> None:
+    """``--actor``, who the audit log names: the OS user unless given, and what
+    ``contract.actor`` allows."""
+    parser.add_argument(
+        "--actor",
+        type=contract_value(contract, "actor"),
+        default=getpass.getuser(),
+        help="who (default: OS user)",
+    )
+
+
+UsageCheck = Callable[[argparse.Namespace], str | None]
+
+
+def check_usage(parser: argparse.ArgumentParser, check: UsageCheck) -> None:
+    """Options each valid alone but not together: once every option is parsed, ``main`` calls
+    ``check``, and what it returns (if anything) is ``parser``'s usage error."""
+
+    def verify(args: argparse.Namespace) -> None:
+        problem = check(args)
+        if problem is not None:
+            parser.error(problem)
+
+    parser.set_defaults(check_usage=verify)

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_lineage_relation import EnumLineageRelation
-from contracts.model_onex_error import ModelOnexError
 from lineage import ModelLineageGraph
 from lineage.export import (
     dot_to_png,
@@ -27,7 +25,7 @@ from lineage.export import (
     parents_of,
     render,
 )
-from nodes.adapters.cli.arg_types import at_least
+from nodes.adapters.cli.arg_types import at_least, check_usage
 from nodes.adapters.cli.context import CliContext
 
 _GRAPH_FORMATS = ("table", "json", "dot", "mermaid", "png")
@@ -116,7 +114,18 @@ def register(commands: Any) -> None:
                 metavar="FILE",
                 help="write to FILE instead of stdout (png needs it)",
             )
+            check_usage(cmd, _format_usable)
         cmd.set_defaults(handler=_HANDLERS[name])
+
+
+def _format_usable(args: argparse.Namespace) -> str | None:
+    """A graph query's --format against its other options: png is written to a file, and
+    --sql (ancestors, descendants) answers with version ids only."""
+    if args.format == "png" and args.output is None:
+        return "--format png needs --output FILE"
+    if getattr(args, "sql", False) and args.format not in ("table", "json"):
+        return "--sql lists version ids: use --format table or json"
+    return None
 
 
 def _pattern_of(subject: str) -> str:
@@ -155,8 +164,6 @@ def _emit_graph(
     """A subset of the graph in the chosen format; the table gets a one-line heading and JSON
     the query's answer next to the nodes and edges."""
     if args.format == "png":
-        if args.output is None:
-            raise ModelOnexError(EnumErrorCode.INVALID_INPUT, "--format png needs --output FILE")
         Path(args.output).write_bytes(dot_to_png(export_dot(graph, ids)))
         print(f"wrote {args.output}")
     elif args.format == "json":
@@ -172,10 +179,6 @@ async def _walk(args: argparse.Namespace, ctx: CliContext) -> int:
     up = args.query == "ancestors"
     relation = [EnumLineageRelation(r) for r in args.relation] if args.relation else None
     if args.sql:
-        if args.format not in ("table", "json"):
-            raise ModelOnexError(
-                EnumErrorCode.INVALID_INPUT, "--sql lists version ids: use --format table or json"
-            )
         service = ctx.service()
         walk = service.ancestors_in_sql if up else service.descendants_in_sql
         found = await walk(args.version, relation=relation, max_depth=args.depth)

@@ -4,7 +4,6 @@ optimise and guard (a new stored version per change, audit-logged)."""
 from __future__ import annotations
 
 import argparse
-import getpass
 from typing import Any
 
 from contracts.enum_error_code import EnumErrorCode
@@ -17,9 +16,22 @@ from contracts.model_objective import (
 )
 from contracts.model_objective_store import ModelObjectiveSetInput
 from contracts.model_onex_error import ModelOnexError
+from nodes.adapters.cli.arg_types import add_actor, check_usage, contract_value, keyword_or
 from nodes.adapters.cli.context import CliContext
 
 _GUARDED = [m.value for m in EnumGuardedMetric]
+_MARGIN = contract_value(ModelGuardrail, "margin")
+_SCALARS = {
+    "min_relative_effect": ("--min-effect", "smallest relative improvement worth it"),
+    "horizon_per_arm": (
+        "--horizon",
+        "executions per arm before an undecided test ends, or 'auto' (planned)",
+    ),
+    "horizon_days": ("--horizon-days", "days before an undecided test ends"),
+    "holdback": ("--holdback", "share kept on the old version after apply"),
+    "watch_days": ("--watch-days", "how long an applied change is watched"),
+}
+"""The objective's fields set by a flag of their own: field -> (flag, help)."""
 
 
 def register(commands: Any) -> None:
@@ -39,6 +51,7 @@ def register(commands: Any) -> None:
         "--margin",
         action="append",
         default=[],
+        type=_metric_margin,
         metavar="METRIC=VALUE",
         help=f"set a guardrail's margin (adds the guardrail if absent); METRIC in {_GUARDED}",
     )
@@ -60,48 +73,53 @@ def register(commands: Any) -> None:
         choices=["target", *[m.value for m in EnumMetric]],
         help="what every proposal must win on; 'target' = each proposal's own metric",
     )
-    cmd.add_argument("--min-effect", type=float, help="smallest relative improvement worth it")
-    cmd.add_argument(
-        "--horizon", help="executions per arm before an undecided test ends, or 'auto' (planned)"
-    )
-    cmd.add_argument("--horizon-days", type=int, help="days before an undecided test ends")
-    cmd.add_argument("--holdback", type=float, help="share kept on the old version after apply")
-    cmd.add_argument("--watch-days", type=int, help="how long an applied change is watched")
+    for field, (flag, text) in _SCALARS.items():
+        value = contract_value(ModelObjective, field)
+        cmd.add_argument(
+            flag,
+            dest=field,
+            type=keyword_or("auto", value) if field == "horizon_per_arm" else value,
+            default=argparse.SUPPRESS,  # absent unless given, as 'auto' sets the field to None
+            metavar=flag.removeprefix("--").replace("-", "_").upper(),
+            help=text,
+        )
     cmd.add_argument("--history", action="store_true", help="list every stored version")
     cmd.add_argument("--json", action="store_true", help="print JSON")
     cmd.add_argument("--reason", default="", help="why, for the audit log")
-    cmd.add_argument("--actor", default=getpass.getuser(), help="who (default: OS user)")
+    add_actor(cmd, ModelObjectiveSetInput)
     cmd.set_defaults(handler=_objective)
+    check_usage(cmd, _dropped_and_changed)
+
+
+def _metric_margin(text: str) -> tuple[EnumGuardedMetric, float]:
+    """``--margin METRIC=VALUE``: a guarded metric's name, and a margin the guardrail
+    contract allows."""
+    name, equals, value = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"must be METRIC=VALUE, got {text!r}")
+    if name not in _GUARDED:
+        raise argparse.ArgumentTypeError(
+            f"unknown metric {name!r} in {text!r}: METRIC is one of {', '.join(_GUARDED)}"
+        )
+    try:
+        return EnumGuardedMetric(name), _MARGIN(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"the margin of {name} {exc}") from None
+
+
+def _dropped_and_changed(args: argparse.Namespace) -> str | None:
+    changed = {metric.value for metric, _ in args.margin} | {*args.required, *args.optional}
+    both = sorted(set(args.drop) & changed)
+    if both:
+        return f"{', '.join(both)}: --drop removes a guardrail, it cannot also be changed"
+    return None
 
 
 def _changed(current: ModelObjective, args: argparse.Namespace) -> dict[str, Any] | None:
     """The fields the flags change, or None when no change flag was given."""
     guardrails = {g.metric: g for g in current.guardrails}
-    changed_too = {item.partition("=")[0] for item in args.margin} | {
-        *args.required,
-        *args.optional,
-    }
-    both = sorted(set(args.drop) & changed_too)
-    if both:
-        raise ModelOnexError(
-            EnumErrorCode.INVALID_INPUT,
-            f"{', '.join(both)}: --drop removes a guardrail, it cannot also be changed",
-        )
     touched = False
-    for item in args.margin:
-        name, equals, value = item.partition("=")
-        if not equals or name not in _GUARDED:
-            raise ModelOnexError(
-                EnumErrorCode.INVALID_INPUT,
-                f"--margin {item!r}: expected METRIC=VALUE with METRIC in {', '.join(_GUARDED)}",
-            )
-        try:
-            margin = float(value)
-        except ValueError:
-            raise ModelOnexError(
-                EnumErrorCode.INVALID_INPUT, f"--margin {item!r}: {value!r} is not a number"
-            ) from None
-        metric = EnumGuardedMetric(name)
+    for metric, margin in args.margin:
         old = guardrails.get(metric)
         guardrails[metric] = ModelGuardrail(
             metric=metric, margin=margin, required=old.required if old else False
@@ -123,26 +141,8 @@ def _changed(current: ModelObjective, args: argparse.Namespace) -> dict[str, Any
         changes["guardrails"] = tuple(guardrails[m] for m in EnumGuardedMetric if m in guardrails)
     if args.primary is not None:
         changes["primary_metric"] = None if args.primary == "target" else args.primary
-    if args.horizon is not None:
-        changes["horizon_per_arm"] = None if args.horizon == "auto" else _int(args.horizon)
-    for flag, field in (
-        ("min_effect", "min_relative_effect"),
-        ("horizon_days", "horizon_days"),
-        ("holdback", "holdback"),
-        ("watch_days", "watch_days"),
-    ):
-        if getattr(args, flag) is not None:
-            changes[field] = getattr(args, flag)
+    changes.update({f: getattr(args, f) for f in _SCALARS if hasattr(args, f)})
     return changes or None
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ModelOnexError(
-            EnumErrorCode.INVALID_INPUT, f"--horizon {text!r}: a whole number or 'auto'"
-        ) from None
 
 
 def _show(objective: ModelObjective) -> str:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 from collections import Counter
 from typing import Any
 from uuid import UUID
 
 from contracts.enum_loop import EnumImprovementStatus
+from contracts.model_improvement_lifecycle import ModelLifecycleRequest
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_validation import ModelImprovementLook
+from nodes.adapters.cli.arg_types import add_actor
 from nodes.adapters.cli.context import CliContext
 
 
@@ -54,7 +55,7 @@ def register(commands: Any) -> None:
     ):
         cmd = commands.add_parser(name, help=text, description=text.capitalize() + ".")
         cmd.add_argument("improvement_id", type=_improvement_id, metavar="IMPROVEMENT_ID")
-        cmd.add_argument("--actor", default=getpass.getuser(), help="who (default: OS user)")
+        add_actor(cmd, ModelLifecycleRequest)
         cmd.add_argument("--reason", default="", help="why, for the audit log")
         cmd.set_defaults(handler=_decide, decision=name)
     resume = commands.add_parser(
@@ -70,9 +71,10 @@ def register(commands: Any) -> None:
     resume.add_argument(
         "--ack-srm",
         action="store_true",
+        required=True,
         help="required: you looked into the flag and want the test to go on",
     )
-    resume.add_argument("--actor", default=getpass.getuser(), help="who (default: OS user)")
+    add_actor(resume, ModelLifecycleRequest)
     resume.add_argument("--reason", default="", help="why, for the audit log")
     resume.set_defaults(handler=_resume)
 

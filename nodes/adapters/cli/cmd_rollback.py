@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 from typing import Any
 
-from contracts.enum_error_code import EnumErrorCode
-from contracts.model_onex_error import ModelOnexError
 from contracts.model_rollback import ModelRollbackInput
+from nodes.adapters.cli.arg_types import OptionValue, add_actor, check_usage, contract_value
 from nodes.adapters.cli.context import CliContext
 
 
@@ -23,26 +21,41 @@ def register(commands: Any) -> None:
     )
     cmd.add_argument("pattern_id", metavar="PATTERN")
     cmd.add_argument(
-        "--to", dest="to_version", required=True, metavar="VERSION", help="e.g. 1.2.0 or p@1.2.0"
+        "--to",
+        dest="to_version",
+        type=_TO_VERSION,
+        required=True,
+        metavar="VERSION",
+        help="e.g. 1.2.0 or p@1.2.0",
     )
     cmd.add_argument("--reason", default="", help="why, for the audit log")
-    cmd.add_argument("--actor", default=getpass.getuser(), help="who (default: OS user)")
+    add_actor(cmd, ModelRollbackInput)
     cmd.set_defaults(handler=_rollback)
+    check_usage(cmd, _of_another_pattern)
 
 
-def _semver(pattern_id: str, to_version: str) -> str:
-    """``--to`` takes ``1.2.0`` or the full ``PATTERN@1.2.0``, which must name PATTERN."""
-    pattern, at, version = to_version.rpartition("@")
-    if at and pattern != pattern_id:
-        raise ModelOnexError(
-            EnumErrorCode.INVALID_INPUT,
-            f"--to {to_version} is a version of {pattern!r}, not of {pattern_id!r}",
-        )
-    return version
+_VERSION = contract_value(ModelRollbackInput, "to_version")
+
+
+def _split_version(text: str) -> tuple[str | None, str]:
+    """``1.2.0`` or the full ``PATTERN@1.2.0``: (the pattern if named, the version)."""
+    pattern, at, version = text.rpartition("@")
+    return (pattern if at else None), _VERSION.parse(version)
+
+
+_TO_VERSION = OptionValue(_split_version, "VERSION or PATTERN@VERSION")
+
+
+def _of_another_pattern(args: argparse.Namespace) -> str | None:
+    """``--to`` naming a pattern must name PATTERN: a rollback never crosses patterns."""
+    pattern, version = args.to_version
+    if pattern is None or pattern == args.pattern_id:
+        return None
+    return f"--to {pattern}@{version} is a version of {pattern!r}, not of {args.pattern_id!r}"
 
 
 async def _rollback(args: argparse.Namespace, ctx: CliContext) -> int:
-    version = _semver(args.pattern_id, args.to_version)
+    _, version = args.to_version
     request = ModelRollbackInput(
         pattern_id=args.pattern_id,
         to_version=version,

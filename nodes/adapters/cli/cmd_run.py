@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from contracts.enum_loop import EnumFeedbackType
 from contracts.model_feedback_loop_input import PRESETS, ModelFeedbackLoopInput
 from contracts.model_result import ModelResult
-from nodes.adapters.cli.arg_types import at_least
+from nodes.adapters.cli.arg_types import OptionValue, at_least, contract_value
 from nodes.adapters.cli.context import CliContext
 
 
@@ -24,7 +24,13 @@ def register(commands: Any) -> None:
         "and Kubernetes CronJobs can alert on it.",
     )
     which = run.add_mutually_exclusive_group(required=True)
-    which.add_argument("--pattern", action="append", metavar="ID", help="a pattern (repeatable)")
+    which.add_argument(
+        "--pattern",
+        action="append",
+        type=_pattern_id,
+        metavar="ID",
+        help="a pattern (repeatable)",
+    )
     which.add_argument("--all", action="store_true", help="every pattern with an active version")
     run.add_argument(
         "--concurrency", type=at_least(1), default=8, help="patterns at once (default 8)"
@@ -42,22 +48,24 @@ def register(commands: Any) -> None:
     )
     run.add_argument(
         "--time-window-days",
-        type=int,
+        type=_field("time_window_days"),
         help=f"collection window (default {_default('time_window_days')})",
     )
     run.add_argument(
         "--auto-apply-threshold",
-        type=float,
+        type=_field("auto_apply_threshold"),
         help="apply without review when confidence > this "
         f"(default {_default('auto_apply_threshold')})",
     )
     run.add_argument(
         "--min-sample-size",
-        type=int,
+        type=_field("min_sample_size"),
         help=f"executions per arm (default {_default('min_sample_size')})",
     )
     run.add_argument(
-        "--significance-level", type=float, help=f"alpha (default {_default('significance_level')})"
+        "--significance-level",
+        type=_field("significance_level"),
+        help=f"alpha (default {_default('significance_level')})",
     )
     run.add_argument(
         "--monitor-only",
@@ -75,6 +83,21 @@ _FLAGS = (
     "min_sample_size",
     "significance_level",
 )
+
+
+def _field(field: str) -> OptionValue[Any]:
+    return contract_value(ModelFeedbackLoopInput, field)
+
+
+def _pattern_id(text: str) -> str:
+    """``--pattern``, checked by the run's contract itself (its validator included), so a
+    malformed id is a usage error rather than a failed run."""
+    try:
+        return ModelFeedbackLoopInput(pattern_id=text).pattern_id
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        reason = first["ctx"]["error"] if first["type"] == "value_error" else first["msg"]
+        raise argparse.ArgumentTypeError(f"{text!r}: {reason}") from None
 
 
 def _default(field: str) -> object:
@@ -118,12 +141,7 @@ async def _run(args: argparse.Namespace, ctx: CliContext) -> int:
         patterns = await service.patterns()
     else:
         patterns = list(dict.fromkeys(args.pattern))
-    try:
-        contracts = _contracts(args, patterns)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SystemExit(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    results = await service.run_many(contracts, concurrency=args.concurrency)
+    results = await service.run_many(_contracts(args, patterns), concurrency=args.concurrency)
     if args.json:
         for result in results:
             print(result.model_dump_json())

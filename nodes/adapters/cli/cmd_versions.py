@@ -26,8 +26,9 @@ def register(commands: Any) -> None:
         "the last metric snapshot (executions, success rate, median duration); the active "
         "version is starred. With --all: every pattern with its active version.",
     )
-    cmd.add_argument("pattern_id", metavar="PATTERN", nargs="?", help="the pattern to list")
-    cmd.add_argument("--all", action="store_true", help="list every pattern instead")
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("pattern_id", metavar="PATTERN", nargs="?", help="the pattern to list")
+    which.add_argument("--all", action="store_true", help="list every pattern instead")
     cmd.add_argument("--format", choices=("table", "json"), default="table")
     cmd.add_argument(
         "--json",
@@ -62,8 +63,6 @@ def _history_row(version: ModelPatternVersion) -> list[str]:
 
 
 async def _versions(args: argparse.Namespace, ctx: CliContext) -> int:
-    if args.all == (args.pattern_id is not None):
-        raise ModelOnexError(EnumErrorCode.INVALID_INPUT, "give either a PATTERN or --all")
     service = ctx.service()
     if args.all:
         patterns = {p: await service.versions(p) for p in await service.patterns()}

@@ -205,6 +205,8 @@ def _report(exc: BaseException, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if (check_usage := getattr(args, "check_usage", None)) is not None:
+        check_usage(args)  # options valid alone but not together (arg_types.check_usage)
     json_output = {"auto": None, "console": False, "json": True}[args.log_format]
     configure_logging(json_output=json_output, level=args.log_level)
     with _Signals() as signals:
