@@ -1,7 +1,8 @@
 """SIGTERM (what cron and Kubernetes send) and SIGINT stop a real CLI process cleanly: the
 running command is cancelled, its transaction rolls back, the process exits 143 / 130 within
-10 s with one line on stderr, nothing it was writing is stored, and its handle on the embedded
-server is released (the last one out stops it)."""
+10 s with one line on stderr, nothing it was writing is stored, a loop run it was in the middle
+of is recorded ``abandoned`` (not left ``running``), and its handle on the embedded server is
+released (the last one out stops it)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,39 @@ async def test_a_signal_mid_ingest_rolls_back_and_exits(
         )
         == 0
     )
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+async def test_a_signal_mid_run_abandons_its_attempt(
+    signum: signal.Signals, code: int, db_dsn: str, pool: asyncpg.Pool
+) -> None:
+    """``run`` caught mid-collect (its query waits on a lock the test holds on
+    ``hook_executions``): once the process has exited, its ``loop_runs`` row is ``abandoned``
+    and none is ``running``, without waiting for the pattern's next run or ``db doctor``."""
+    async with FeedbackLoopService(pool=pool) as service:
+        await service.register("sig", {})
+
+    async def collecting() -> bool:
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+            "AND wait_event_type = 'Lock' AND query ILIKE '%FROM hook_executions%'",
+            APP,
+        )
+        running = await pool.fetchval("SELECT count(*) FROM loop_runs WHERE status = 'running'")
+        return bool(waiting) and running == 1
+
+    dsn = f"{db_dsn}&application_name={APP}"
+    async with pool.acquire() as blocker, blocker.transaction():
+        await blocker.execute("LOCK TABLE hook_executions IN ACCESS EXCLUSIVE MODE")
+        process = _spawn(_environment(), "--dsn", dsn, "run", "--pattern", "sig")
+        try:
+            await until(collecting, timeout_s=60)
+        finally:
+            out, err = _stop(process, signum)
+    assert process.returncode == code, err
+    assert out == "" and err == f"error: interrupted by {signum.name}\n"
+    statuses = await pool.fetch("SELECT status, finished_at FROM loop_runs")
+    assert [r["status"] for r in statuses] == ["abandoned"] and statuses[0]["finished_at"]
 
 
 async def test_sigterm_releases_the_embedded_server(big_file: Path) -> None:

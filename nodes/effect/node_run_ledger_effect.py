@@ -6,17 +6,22 @@ interleave (the second waits up to ``lock_timeout_s``, then reports BUSY). Write
 pattern's versions take the same key per transaction, so a rollback waits for a running loop.
 
 Attempts: a correlation id whose latest attempt succeeded is replayed; one that failed or was
-abandoned runs again as the next attempt. A row still ``running`` when the lock is free again
-belongs to a session that died (kill -9, lost connection): the next run marks it abandoned.
+abandoned runs again as the next attempt. A run that is cancelled (SIGTERM / SIGINT in the CLI,
+a timeout or a task cancel in a library caller) marks its own attempt abandoned before it lets
+the lock go. A row still ``running`` when the lock is free again belongs to a session that died
+(kill -9, lost connection): the next run (or ``db doctor --fix``) marks it abandoned.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
 import asyncpg
+import structlog
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
@@ -27,17 +32,24 @@ from nodes.storage import sql_loop_runs
 from nodes.storage.locks import lock_pattern_for_session, unlock_pattern_for_session
 from nodes.storage.pool import DRIVER_ERRORS
 
+log = structlog.get_logger(__name__)
+
 
 class NodeRunLedgerEffect:
-    def __init__(self, *, lock_timeout_s: float = 30.0) -> None:
+    """``abandon_timeout_s`` bounds how long a cancelled run may spend marking its attempt
+    abandoned: a cancellation must end promptly even when the database does not answer."""
+
+    def __init__(self, *, lock_timeout_s: float = 30.0, abandon_timeout_s: float = 5.0) -> None:
         self._lock_timeout_ms = int(lock_timeout_s * 1000)
+        self._abandon_timeout_s = abandon_timeout_s
 
     @asynccontextmanager
     async def hold_pattern(
         self, conn: asyncpg.Connection, pattern_id: str, correlation_id: UUID
     ) -> AsyncIterator[None]:
         """The pattern's lock on ``conn`` for as long as the context lasts; database errors
-        inside come out as ``ModelOnexError`` (DATABASE_ERROR) naming the run."""
+        inside come out as ``ModelOnexError`` (DATABASE_ERROR) naming the run, and a
+        cancellation marks the run's attempt abandoned before the lock is released."""
         if not await lock_pattern_for_session(conn, pattern_id, timeout_ms=self._lock_timeout_ms):
             raise ModelOnexError(
                 EnumErrorCode.BUSY,
@@ -53,9 +65,40 @@ class NodeRunLedgerEffect:
                 f"database error: {exc}",
                 correlation_id=correlation_id,
             ) from exc
+        except asyncio.CancelledError:
+            await self._abandon_cancelled(conn, pattern_id, correlation_id)
+            raise
         finally:
             if not conn.is_closed():
                 await unlock_pattern_for_session(conn, pattern_id)
+
+    async def _abandon_cancelled(
+        self, conn: asyncpg.Connection, pattern_id: str, correlation_id: UUID
+    ) -> None:
+        """The cancelled run's attempt, still ``running``, is dead: mark it abandoned now rather
+        than leave it looking alive until the pattern's next run. Holding the lock, every
+        ``running`` row of the pattern is dead, so the ledger's rule for dead sessions does it.
+
+        The write is shielded: a further cancel while it runs does not interrupt it (it owns
+        the connection, which the unwinding uses next to unlock), it is only bounded by
+        ``abandon_timeout_s``. The cancellation goes on either way; a row the write did not
+        reach is still abandoned by the next run or ``db doctor --fix``."""
+        write = asyncio.ensure_future(
+            asyncio.wait_for(
+                sql_loop_runs.abandon_running(conn, pattern_id), self._abandon_timeout_s
+            )
+        )
+        while not write.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({write})
+        failure = "cancelled" if write.cancelled() else write.exception()
+        if failure is not None:
+            log.warning(
+                "loop_run_not_abandoned",
+                pattern_id=pattern_id,
+                correlation_id=str(correlation_id),
+                error=repr(failure),
+            )
 
     async def open(
         self, conn: asyncpg.Connection, contract: ModelFeedbackLoopInput

@@ -5,7 +5,9 @@ One run = hold the pattern (its lock, on one connection for the whole run) -> op
 ledger row (or replay a succeeded one) -> collect -> analyze -> generate -> validate -> apply
 -> track -> close the ledger row. Whatever goes wrong, the caller gets a ``ModelResult``: an
 exception of any kind becomes ``success=False`` with its code (``INTERNAL`` for the
-unexpected) and the correlation id, and the ledger row is closed as failed.
+unexpected) and the correlation id, and the ledger row is closed as failed. A cancelled run
+(SIGTERM in the CLI, a caller's timeout) is not a result: the cancellation propagates, and the
+ledger marks its row abandoned on the way out, so the same correlation id runs again.
 
 Safe to share across ``asyncio.gather``: every run takes its own connection.
 """
