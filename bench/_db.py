@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -23,6 +20,7 @@ from nodes.runtime.logging_setup import configure_logging
 from nodes.storage.embedded import EmbeddedPostgres
 from nodes.storage.migrate import upgrade
 from nodes.storage.pool import create_pool
+from tests.pg_server import traversable_temp_dir
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -38,13 +36,13 @@ async def _admin_dsn() -> AsyncIterator[str]:
     if explicit:
         yield explicit
         return
-    base = Path(tempfile.mkdtemp(prefix="feedback-loop-bench-"))
-    server = EmbeddedPostgres(data_dir=base / "pgdata")
-    try:
-        yield await server.start()
-    finally:
-        await asyncio.to_thread(server.stop)
-        shutil.rmtree(base, ignore_errors=True)
+    # As root the server account must traverse the data dir's parents: a 0755 temp dir.
+    with traversable_temp_dir("feedback-loop-bench-") as base:
+        server = EmbeddedPostgres(data_dir=base / "pgdata")
+        try:
+            yield await server.start()
+        finally:
+            await asyncio.to_thread(server.stop)
 
 
 @asynccontextmanager
