@@ -27,15 +27,18 @@ from nodes.compute.generators.registry import GeneratorRegistry
 from nodes.compute.node_feedback_analyzer_compute import NodeFeedbackAnalyzerCompute
 from nodes.compute.node_improvement_generator_compute import NodeImprovementGeneratorCompute
 from nodes.compute.node_improvement_validator_compute import NodeImprovementValidatorCompute
+from nodes.compute.node_schedule_compute import NodeScheduleCompute
 from nodes.compute.node_traffic_policy_compute import NodeTrafficPolicyCompute
 from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
 from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
 from nodes.effect.node_exposure_recorder_effect import NodeExposureRecorderEffect
 from nodes.effect.node_improvement_lifecycle_effect import NodeImprovementLifecycleEffect
+from nodes.effect.node_job_queue_effect import NodeJobQueueEffect
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
 from nodes.effect.node_pattern_registry_effect import NodePatternRegistryEffect
 from nodes.effect.node_run_ledger_effect import NodeRunLedgerEffect
+from nodes.effect.node_schedule_store_effect import NodeScheduleStoreEffect
 from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffect
 from nodes.effect.node_version_rollback_effect import NodeVersionRollbackEffect
 from nodes.effect.node_version_tracker_effect import NodeVersionTrackerEffect
@@ -95,6 +98,9 @@ class FeedbackLoopRuntime:
         self.ingest = NodeExecutionIngestEffect()
         self.rollback = NodeVersionRollbackEffect(self.lineage_store, self.lifecycle)
         self.exposures = NodeExposureRecorderEffect()
+        self.schedule_compute = NodeScheduleCompute()
+        self.schedules = NodeScheduleStoreEffect(self.schedule_compute)
+        self.job_queue = NodeJobQueueEffect(self.schedule_compute)
 
     @property
     def embedded(self) -> bool:

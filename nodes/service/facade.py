@@ -7,8 +7,9 @@ work (connection) per call. ``async with FeedbackLoopService(dsn=...) as service
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,13 +34,20 @@ from contracts.model_pattern_version import ModelPatternVersion
 from contracts.model_register import ModelRegisterInput
 from contracts.model_result import ModelResult
 from contracts.model_rollback import ModelRollbackInput, ModelRollbackOutput
+from contracts.model_schedule import (
+    ModelDueRun,
+    ModelEnqueued,
+    ModelEnqueueDue,
+    ModelSchedule,
+    ModelScheduleSetInput,
+)
 from contracts.model_traffic_allocation import ModelAllocationRequest
 from contracts.model_validation import ModelImprovementLook, ModelValidationResult
 from lineage import ModelLineageGraph
 from nodes.effect.execution_file_reader import read_execution_file
 from nodes.effect.ingest_problems import RowLocator
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
-from nodes.runtime.runtime import FeedbackLoopRuntime
+from nodes.runtime.runtime import Connection, FeedbackLoopRuntime
 from nodes.service.doctor import DoctorReport, diagnose
 from nodes.storage import sql_improvements
 from nodes.storage.migrate import Migration, MigrationStatus
@@ -93,6 +101,51 @@ class FeedbackLoopService:
     ) -> list[ModelResult]:
         await self.runtime.pool()
         return await self.orchestrator.run_many(contracts, concurrency=concurrency)
+
+    # ---------------------------------------------------------------- schedules
+    async def set_schedule(self, request: ModelScheduleSetInput) -> ModelSchedule:
+        """Create or replace a pattern's schedule; running workers pick it up at their next
+        scheduler pass."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.schedules.set(conn, request)
+
+    async def schedules(self) -> list[ModelSchedule]:
+        async with self.runtime.connection() as conn:
+            return await self.runtime.schedules.list(conn)
+
+    async def remove_schedule(self, pattern_id: str) -> None:
+        async with self.runtime.connection() as conn:
+            await self.runtime.schedules.remove(conn, pattern_id)
+
+    async def pause_schedule(self, pattern_id: str, *, paused: bool) -> ModelSchedule:
+        """Paused: no run comes due; resumed: windows missed meanwhile run once, coalesced."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.schedules.set_paused(conn, pattern_id, paused=paused)
+
+    # ------------------------------------------------------------------ workers
+    async def enqueue_due_runs(self, limit: int = 500) -> ModelEnqueued:
+        """One scheduler pass: due schedules become one queue job each (see the worker)."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.job_queue.enqueue_due(conn, ModelEnqueueDue(limit=limit))
+
+    async def run_due(self, due: ModelDueRun, *, actor: str) -> ModelResult:
+        """The loop run of one (pattern, due time), under the correlation id derived from
+        both: a second delivery of a run that succeeded replays it, one that failed runs as
+        the next attempt."""
+        contract = ModelFeedbackLoopInput(
+            pattern_id=due.pattern_id, correlation_id=due.correlation_id, actor=actor
+        )
+        return await self.run(contract)
+
+    async def purge_finished_jobs(self, older_than: timedelta) -> int:
+        async with self.runtime.connection() as conn:
+            return await self.runtime.job_queue.purge_finished(conn, older_than)
+
+    @asynccontextmanager
+    async def queue_connection(self) -> AsyncIterator[Connection]:
+        """A connection the job queue keeps for the worker's life (it LISTENs on it)."""
+        async with self.runtime.connection() as conn:
+            yield conn
 
     # ------------------------------------------------------------------ patterns
     async def register(
