@@ -143,9 +143,13 @@ class FeedbackLoopService:
 
     @asynccontextmanager
     async def queue_connection(self) -> AsyncIterator[Connection]:
-        """A connection the job queue keeps for the worker's life (it LISTENs on it)."""
+        """A connection the job queue keeps for the worker's life. It LISTENs on it, so the
+        connection is closed afterwards rather than returned to the pool with listeners."""
         async with self.runtime.connection() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                await conn.close()
 
     # ------------------------------------------------------------------ patterns
     async def register(

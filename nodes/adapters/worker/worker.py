@@ -1,0 +1,209 @@
+"""``feedback-loop worker``: runs due loop runs from a PostgreSQL job queue (pgqueuer).
+
+Any number of workers on any number of machines share one database. Each worker runs two
+loops: a scheduler pass (every ``poll_s``) that turns due schedules into queue jobs, one per
+(pattern, due time), and pgqueuer's consumer, which claims jobs ``FOR UPDATE SKIP LOCKED``, at
+most ``concurrency`` at a time, and heartbeats them while they run.
+
+Exactly once: a job's run carries the correlation id derived from (pattern, due time). A job
+whose worker died (its heartbeat older than ``heartbeat_s``) is claimed again by another
+worker; the run ledger then marks the dead attempt abandoned and runs the next one, or replays
+the recorded result if the dead worker's run had succeeded, so nothing is applied twice.
+
+Failures: a transient one (the pattern busy, the database unreachable or failing) is retried
+as a new attempt after a backoff of ``retry_base_s * 2 ** attempts`` (at most
+``retry_max_s``), ``max_attempts`` in all; any other failure is final and logged.
+
+SIGTERM: the CLI cancels the command; the worker then stops claiming and scheduling, gives
+its running jobs ``grace_s`` to finish, cancels the rest (each run rolls back and marks its
+attempt abandoned) and puts their jobs back in the queue for another worker, then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncGenerator
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import structlog
+from pgqueuer.adapters.persistence.queries import Queries
+from pgqueuer.core.qm import QueueManager
+from pgqueuer.domain.errors import RetryRequested
+from pgqueuer.domain.models import Job
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.model_onex_error import ModelOnexError
+from contracts.model_result import ModelResult
+from contracts.model_schedule import ModelDueRun
+from nodes.effect.node_job_queue_effect import RUN_DUE_ENTRYPOINT
+from nodes.service import FeedbackLoopService
+
+log = structlog.get_logger(__name__)
+
+ACTOR = "feedback-loop worker"
+# Worth another attempt: the same run may well succeed later.
+TRANSIENT = frozenset(
+    {EnumErrorCode.BUSY, EnumErrorCode.DATABASE_UNAVAILABLE, EnumErrorCode.DATABASE_ERROR}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSettings:
+    """Every interval is a setting, so tests run the same code with 0.05 s."""
+
+    concurrency: int = 4
+    heartbeat_s: float = 10.0
+    poll_s: float = 1.0
+    grace_s: float = 25.0
+    retry_base_s: float = 1.0
+    retry_max_s: float = 300.0
+    max_attempts: int = 5
+    schedule_batch: int = 500
+    keep_log_s: float = 3600.0
+
+    def backoff(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.retry_base_s * 2**attempts, self.retry_max_s))
+
+
+def with_liveness_checks(dsn: str, heartbeat_s: float) -> str:
+    """``dsn`` (a URL) with server settings that end a dead worker's sessions, and so release
+    its pattern locks, within about one heartbeat: the server checks the client socket while a
+    query runs (``client_connection_check_interval``) and probes idle TCP peers (keepalives:
+    a machine that vanished sends no FIN). A ``key=value`` DSN is returned unchanged."""
+    if "://" not in dsn:
+        return dsn
+    half = max(heartbeat_s / 2, 0.001)
+    settings = {
+        "client_connection_check_interval": str(max(int(half * 1000), 1)),
+        "tcp_keepalives_idle": str(max(int(half), 1)),
+        "tcp_keepalives_interval": str(max(int(heartbeat_s / 6), 1)),
+        "tcp_keepalives_count": "3",
+    }
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query)) | {k: v for k, v in settings.items()}
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclasses.dataclass
+class _CappedQueueManager(QueueManager):
+    """pgqueuer's consumer, claiming at most ``cap`` jobs at a time. pgqueuer's own cap must
+    be twice its batch size (it prefetches); a worker that prefetches holds jobs idle that
+    another worker could run, so the cap is passed to its claim query directly."""
+
+    cap: int = 1
+
+    async def fetch_jobs(
+        self,
+        batch_size: int,
+        global_concurrency_limit: int | None,
+        heartbeat_timeout: timedelta,
+    ) -> AsyncGenerator[Job, None]:
+        async for job in super().fetch_jobs(batch_size, self.cap, heartbeat_timeout):
+            yield job
+
+
+class LoopWorker:
+    """``await LoopWorker(service, settings).run()`` works until cancelled, then drains."""
+
+    def __init__(self, service: FeedbackLoopService, settings: WorkerSettings) -> None:
+        self._service = service
+        self._settings = settings
+        self._running: set[asyncio.Task[ModelResult]] = set()
+        self._draining = False
+
+    async def run(self) -> None:
+        settings = self._settings
+        async with self._service.queue_connection() as conn:
+            manager = _CappedQueueManager(Queries.from_asyncpg_connection(conn))
+            manager.cap = settings.concurrency
+            manager.min_dequeue_poll_interval = timedelta(seconds=min(settings.poll_s, 0.1))
+            manager.entrypoint(RUN_DUE_ENTRYPOINT)(self._run_job)
+            consumer = asyncio.ensure_future(
+                manager.run(
+                    dequeue_timeout=timedelta(seconds=settings.poll_s),
+                    batch_size=settings.concurrency,
+                    heartbeat_timeout=timedelta(seconds=settings.heartbeat_s),
+                    log_aggregation_interval=timedelta(seconds=max(settings.poll_s * 10, 1)),
+                )
+            )
+            scheduler = asyncio.ensure_future(self._schedule())
+            try:
+                done, _ = await asyncio.wait(
+                    {consumer, scheduler}, return_when=asyncio.FIRST_COMPLETED
+                )
+                done.pop().result()  # neither ends by itself: this raises what stopped it
+            except asyncio.CancelledError:
+                await self._drain(manager, consumer)
+                raise
+            finally:
+                for task in (scheduler, consumer):
+                    task.cancel()
+                await asyncio.wait({scheduler, consumer})
+
+    async def _schedule(self) -> None:
+        """The scheduler pass on every poll, and now and then the finished jobs' log purge."""
+        settings = self._settings
+        passes_per_purge = max(int(60 / settings.poll_s), 1)
+        passes = 0
+        while True:
+            enqueued = await self._service.enqueue_due_runs(settings.schedule_batch)
+            passes += 1
+            if passes % passes_per_purge == 0:
+                await self._service.purge_finished_jobs(timedelta(seconds=settings.keep_log_s))
+            if len(enqueued.runs) < settings.schedule_batch:
+                await asyncio.sleep(settings.poll_s)
+
+    async def _drain(self, manager: QueueManager, consumer: asyncio.Future[None]) -> None:
+        """Stop claiming; let running jobs finish within the grace period; cancel the rest,
+        whose jobs go back to the queue (see ``_run_job``)."""
+        self._draining = True
+        manager.shutdown.set()
+        log.info("worker_draining", running=len(self._running), grace_s=self._settings.grace_s)
+        await asyncio.wait({consumer}, timeout=self._settings.grace_s)
+        if not consumer.done():
+            log.warning("worker_grace_expired", cancelled=len(self._running))
+            for run in list(self._running):
+                run.cancel()
+            await asyncio.wait({consumer})
+
+    async def _run_job(self, job: Job) -> None:
+        """One due run; raising ``RetryRequested`` puts the job back in the queue."""
+        assert job.payload is not None
+        due = ModelDueRun.model_validate_json(job.payload)
+        run = asyncio.ensure_future(self._service.run_due(due, actor=ACTOR))
+        self._running.add(run)
+        try:
+            result = await run
+        except asyncio.CancelledError:
+            if self._draining and run.cancelled():
+                raise RetryRequested(reason="the worker stopped before the run finished") from None
+            raise
+        except ModelOnexError as exc:  # the run could not even start (no database)
+            result = ModelResult(success=False, error=exc.to_dict())
+        finally:
+            self._running.discard(run)
+        self._judge(job, due, result)
+
+    def _judge(self, job: Job, due: ModelDueRun, result: ModelResult) -> None:
+        if result.success:
+            return
+        error = result.error or {}
+        code, message = error.get("code"), error.get("message", "failed")
+        context = {
+            "pattern_id": due.pattern_id,
+            "correlation_id": str(due.correlation_id),
+            "attempt": job.attempts + 1,
+            "error": message,
+        }
+        if code in TRANSIENT and job.attempts + 1 < self._settings.max_attempts:
+            delay = self._settings.backoff(job.attempts)
+            log.warning("due_run_retrying", delay_s=delay.total_seconds(), **context)
+            raise RetryRequested(delay=delay, reason=message)
+        log.error("due_run_failed", **context)
+        raise DueRunFailedError(f"{due.pattern_id} @ {due.due_at.isoformat()}: {message}")
+
+
+class DueRunFailedError(Exception):
+    """A due run that failed for good: pgqueuer logs it and removes its job."""
