@@ -39,9 +39,13 @@ MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
 """How far in the future ``started_at`` may lie: clocks of hosts disagree a little."""
 
 PATTERN_ID_PATTERN: Final = r"^[^@\s\x00]+$"
-"""The register command's rule: no ``@`` (it separates pattern and version), no whitespace;
+"""What a pattern id may hold: no ``@`` (it separates pattern and version), no whitespace;
 and no NUL, which PostgreSQL's text type cannot store (nor can any of the text columns)."""
 NO_NUL: Final = r"^[^\x00]*$"
+
+PatternId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=PATTERN_ID_PATTERN)]
+"""A pattern id wherever one enters (an execution row, register, rollback, a stored version,
+the CLI's arguments): one rule, so an id one of them accepts is one the others accept."""
 
 StrictFinite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
@@ -58,9 +62,7 @@ class ModelExecutionRecord(TypedDict):
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     execution_id: UUID
-    pattern_id: Annotated[
-        str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=PATTERN_ID_PATTERN)
-    ]
+    pattern_id: PatternId
     version_id: NotRequired[
         Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL)] | None
     ]

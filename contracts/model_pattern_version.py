@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.enum_version_status import EnumVersionStatus
+from contracts.model_execution_record import PatternId
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -27,7 +28,7 @@ def bump_minor(version: str) -> str:
 class ModelPatternVersion(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pattern_id: str = Field(min_length=1, max_length=200, pattern=r"^[^@\s]+$")
+    pattern_id: PatternId
     version: str
     status: EnumVersionStatus
     config: dict[str, Any]

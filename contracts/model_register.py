@@ -6,10 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.model_execution_record import PatternId
+
 
 class ModelRegisterInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pattern_id: str = Field(min_length=1, max_length=200, pattern=r"^[^@\s]+$")
+    pattern_id: PatternId
     config: dict[str, Any]
     actor: str = Field(default="feedback-loop", min_length=1)

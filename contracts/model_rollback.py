@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.model_execution_record import PatternId
 from contracts.model_pattern_version import ModelPatternVersion
 
 
@@ -14,7 +15,7 @@ class ModelRollbackInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pattern_id: str = Field(min_length=1, pattern=r"^[^@\s]+$")
+    pattern_id: PatternId
     to_version: str = Field(min_length=1, description="semver of the version to restore")
     actor: str = Field(min_length=1)
     reason: str = Field(min_length=1)

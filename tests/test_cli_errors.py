@@ -7,20 +7,27 @@ prints (stderr as a whole, the exit status, the environment) run the CLI as a su
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import asyncpg
 import pytest
+from pydantic import ValidationError
 
+from contracts.model_register import ModelRegisterInput
+from contracts.model_rollback import ModelRollbackInput
 from nodes.adapters.cli import cmd_db
+from nodes.adapters.cli.arg_types import PATTERN_ID
 from nodes.adapters.cli.main import main
 
 SECRET = "S3cret-cli-errors"
+NOT_A_PATTERN = "must be a pattern id (no '@', no whitespace, 1 to 200 characters)"
+NOT_A_VERSION = "PATTERN@x.y.z (PATTERN: no '@', no whitespace, 1 to 200 characters)"
+LONG_ID = "x" * 201
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -111,8 +118,7 @@ def _see(command: str) -> str:
         ),
         (
             ["run", "--pattern", "a@b"],
-            "error: argument --pattern: 'a@b': pattern_id must be a non-blank name without '@'"
-            + _see("run"),
+            f"error: argument --pattern: {NOT_A_PATTERN}, got 'a@b'" + _see("run"),
         ),
         (
             ["objective", "p", "--margin", "latency=0.1"],
@@ -159,7 +165,16 @@ def _see(command: str) -> str:
         ),
         (
             ["rollback", "p", "--to", "p@"],
-            "error: argument --to: must be VERSION or PATTERN@VERSION, got 'p@'" + _see("rollback"),
+            "error: argument --to: must be x.y.z or PATTERN@x.y.z, got 'p@'" + _see("rollback"),
+        ),
+        (
+            ["rollback", "p", "--to", "1.0"],
+            "error: argument --to: must be x.y.z or PATTERN@x.y.z, got '1.0'" + _see("rollback"),
+        ),
+        (
+            ["rollback", "p", "--to", "a b@1.0.0"],
+            "error: argument --to: must be x.y.z or PATTERN@x.y.z, got 'a b@1.0.0'"
+            + _see("rollback"),
         ),
         (
             ["rollback", "p", "--to", "1.0.0", "--actor", ""],
@@ -213,22 +228,97 @@ def test_a_usage_error_of_a_real_process_is_exit_2_and_one_line() -> None:
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["register", "a@b", "--config", "{}"], r"pattern_id: String should match pattern"),
-        (["register", "a b", "--config", "{}"], r"pattern_id: String should match pattern"),
-        (["register", "x" * 201, "--config", "{}"], "pattern_id: String should have at most 200"),
-        (["rollback", "x y", "--to", "1.0.0"], r"pattern_id: String should match pattern"),
+        (["register", "a@b", "--config", "{}"], f"argument PATTERN: {NOT_A_PATTERN}, got 'a@b'"),
+        (["register", "a b", "--config", "{}"], f"argument PATTERN: {NOT_A_PATTERN}, got 'a b'"),
+        (["register", "", "--config", "{}"], f"argument PATTERN: {NOT_A_PATTERN}, got ''"),
+        (
+            ["register", "a\x00b", "--config", "{}"],
+            f"argument PATTERN: {NOT_A_PATTERN}, got 'a\\x00b'",
+        ),
+        (
+            ["register", LONG_ID, "--config", "{}"],
+            f"argument PATTERN: {NOT_A_PATTERN}, got '{LONG_ID}'",
+        ),
+        (["rollback", "x y", "--to", "1.0.0"], f"argument PATTERN: {NOT_A_PATTERN}, got 'x y'"),
+        (["versions", "a b"], f"argument PATTERN: {NOT_A_PATTERN}, got 'a b'"),
+        (["objective", "a@b"], f"argument PATTERN: {NOT_A_PATTERN}, got 'a@b'"),
+        (["assign", "a b", "u1"], f"argument PATTERN: {NOT_A_PATTERN}, got 'a b'"),
+        (["improvements", "--pattern", ""], f"argument --pattern: {NOT_A_PATTERN}, got ''"),
+        (["run", "--pattern", "a\nb"], f"argument --pattern: {NOT_A_PATTERN}, got 'a\\nb'"),
+        (
+            ["lineage", "show", "a b"],
+            f"argument VERSION: must be PATTERN or {NOT_A_VERSION}, got 'a b'",
+        ),
+        (
+            ["lineage", "path", "a@b"],
+            f"argument VERSION: must be PATTERN or {NOT_A_VERSION}, got 'a@b'",
+        ),
+        (
+            ["lineage", "ancestors", "p@1.0", "--sql"],
+            f"argument VERSION: must be PATTERN or {NOT_A_VERSION}, got 'p@1.0'",
+        ),
+        (
+            ["lineage", "export", f"{LONG_ID}@1.0.0"],
+            f"argument VERSION: must be PATTERN or {NOT_A_VERSION}, got '{LONG_ID}@1.0.0'",
+        ),
+        (
+            ["lineage", "diff", "p@1.0.0", "p"],
+            f"argument VERSION2: must be {NOT_A_VERSION}, got 'p'",
+        ),
+        (
+            ["lineage", "diff", "a b@1.0.0", "p@1.0.0"],
+            f"argument VERSION: must be {NOT_A_VERSION}, got 'a b@1.0.0'",
+        ),
     ],
-    ids=["at-sign", "space", "201-chars", "rollback-space"],
+    ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else None,
 )
-async def test_a_bad_pattern_id_is_one_line_and_stores_nothing(
-    args: list[str], line: str, db_dsn: str, pool: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+def test_a_malformed_id_is_a_usage_error(
+    args: list[str], line: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = await asyncio.to_thread(main, ["--dsn", db_dsn, *args])
+    """Checked as the arguments are parsed, so nothing runs and nothing is stored (no --dsn
+    is given: the database is never reached); a well-formed id the database does not know is a
+    failure instead (tests/lineage/test_cli.py, tests/loop/test_objective.py)."""
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
     out, err = capsys.readouterr()
-    assert code == 1 and out == ""
-    assert one_line(err).startswith(f"error: {line}"), err
-    assert await pool.fetchval("SELECT count(*) FROM pattern_versions") == 0
-    assert await pool.fetchval("SELECT count(*) FROM audit_log") == 0
+    command = " ".join(args[: 2 if args[0] == "lineage" else 1])
+    assert out == "" and one_line(err) == f"error: {line}" + _see(command)
+
+
+def _accepts(check: Callable[[], object]) -> bool:
+    try:
+        check()
+    except (ValidationError, argparse.ArgumentTypeError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("pattern_id", "valid"),
+    [
+        ("p", True),
+        ("api_debug.v2-β", True),
+        ("x" * 200, True),
+        ("a@b", False),
+        ("a b", False),
+        ("", False),
+        ("a\x00", False),
+        (LONG_ID, False),
+    ],
+    ids=lambda v: repr(v)[:20],
+)
+def test_the_cli_and_the_contracts_share_one_pattern_id_rule(pattern_id: str, valid: bool) -> None:
+    """What ``register`` and ``rollback`` would refuse is what the CLI refuses as it parses."""
+    assert [
+        _accepts(lambda: PATTERN_ID(pattern_id)),
+        _accepts(lambda: ModelRegisterInput(pattern_id=pattern_id, config={})),
+        _accepts(
+            lambda: ModelRollbackInput(
+                pattern_id=pattern_id, to_version="1.0.0", actor="a", reason="r"
+            )
+        ),
+    ] == [valid] * 3
 
 
 # ------------------------------------------------------------------------ bad DSNs

@@ -3,8 +3,10 @@ line, exit 2) before anything touches the database, instead of a failure deep in
 
 Where a contract constrains the value, the option's type is read off the contract's field
 (``contract_value``), so the CLI and the contract cannot drift apart, and the message says what
-was given and what the contract allows. Options that are each valid but wrong together are
-checked once all are parsed (``check_usage``), with the same kind of message.
+was given and what the contract allows. Pattern and version ids are checked by the contracts'
+rule too (``PATTERN_ID``, ``VERSION_ID``): a malformed id is a usage error, a well-formed one
+the database does not know a failure (exit 1). Options that are each valid but wrong together
+are checked once all are parsed (``check_usage``), with the same kind of message.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Annotated, Any, Generic, TypeVar, Union, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel, TypeAdapter
+
+from contracts.model_execution_record import MAX_ID_CHARS, PatternId
+from contracts.model_pattern_version import SEMVER
 
 T = TypeVar("T")
 
@@ -87,6 +92,44 @@ def keyword_or(keyword: str, value: OptionValue[T]) -> OptionValue[T | None]:
         return None if text == keyword else value.parse(text)
 
     return OptionValue(parse, f"{keyword!r} or {value.allowed}")
+
+
+_PATTERN_ID_RULE = f"no '@', no whitespace, 1 to {MAX_ID_CHARS} characters"
+_PATTERN_IDS: TypeAdapter[str] = TypeAdapter(PatternId)
+
+PATTERN_ID: OptionValue[str] = OptionValue(
+    _PATTERN_IDS.validate_python, f"a pattern id ({_PATTERN_ID_RULE})"
+)
+"""The type of every argument naming a pattern: the contracts' own rule (``PatternId``), so an
+id ``register`` would refuse never reaches a command, where it would only be not found."""
+
+
+def split_version(text: str) -> tuple[str | None, str]:
+    """``x.y.z`` or ``PATTERN@x.y.z``: (the pattern if named, the version); ``ValueError``
+    when either part is malformed."""
+    pattern, at, version = text.rpartition("@")
+    if not SEMVER.fullmatch(version):
+        raise ValueError(f"not a version number: {version!r}")
+    return (PATTERN_ID.parse(pattern) if at else None), version
+
+
+def _version_id(text: str) -> str:
+    if split_version(text)[0] is None:
+        raise ValueError(f"no pattern in {text!r}")
+    return text
+
+
+VERSION_ID: OptionValue[str] = OptionValue(
+    _version_id, f"PATTERN@x.y.z (PATTERN: {_PATTERN_ID_RULE})"
+)
+"""The type of an argument that must name one version (``lineage diff``: a bare pattern id
+names no single config to compare)."""
+
+PATTERN_OR_VERSION_ID: OptionValue[str] = OptionValue(
+    lambda text: VERSION_ID.parse(text) if "@" in text else PATTERN_ID.parse(text),
+    f"PATTERN or PATTERN@x.y.z (PATTERN: {_PATTERN_ID_RULE})",
+)
+"""The type of an argument naming a version or, by its pattern, the pattern's current one."""
 
 
 def add_actor(parser: argparse.ArgumentParser, contract: type[BaseModel]) -> None:

@@ -25,7 +25,12 @@ from lineage.export import (
     parents_of,
     render,
 )
-from nodes.adapters.cli.arg_types import at_least, check_usage
+from nodes.adapters.cli.arg_types import (
+    PATTERN_OR_VERSION_ID,
+    VERSION_ID,
+    at_least,
+    check_usage,
+)
 from nodes.adapters.cli.context import CliContext
 
 _GRAPH_FORMATS = ("table", "json", "dot", "mermaid", "png")
@@ -80,11 +85,18 @@ def register(commands: Any) -> None:
             "export": "a version or a bare pattern id",
             "ancestors": "a version, or a bare pattern id (its active version)",
             "descendants": "a version, or a bare pattern id (its active version)",
+            "path": "a version, or a bare pattern id (its active version)",
         }.get(name, "a version")
-        cmd.add_argument("version", metavar="VERSION", help=f"{subject} (e.g. api_debug@1.2.0)")
+        # diff compares two configs: only a version names one; the rest resolve a bare id
+        subject_id = VERSION_ID if name == "diff" else PATTERN_OR_VERSION_ID
+        cmd.add_argument(
+            "version", type=subject_id, metavar="VERSION", help=f"{subject} (e.g. api_debug@1.2.0)"
+        )
         formats = ("table", "json") if name == "diff" else _GRAPH_FORMATS
         if name == "diff":
-            cmd.add_argument("version2", metavar="VERSION2", help="the version to compare with")
+            cmd.add_argument(
+                "version2", type=VERSION_ID, metavar="VERSION2", help="the version to compare with"
+            )
         cmd.add_argument(
             "--format",
             choices=formats,

@@ -16,7 +16,13 @@ from contracts.model_objective import (
 )
 from contracts.model_objective_store import ModelObjectiveSetInput
 from contracts.model_onex_error import ModelOnexError
-from nodes.adapters.cli.arg_types import add_actor, check_usage, contract_value, keyword_or
+from nodes.adapters.cli.arg_types import (
+    PATTERN_ID,
+    add_actor,
+    check_usage,
+    contract_value,
+    keyword_or,
+)
 from nodes.adapters.cli.context import CliContext
 
 _GUARDED = [m.value for m in EnumGuardedMetric]
@@ -46,7 +52,7 @@ def register(commands: Any) -> None:
         "`feedback-loop improvements --show ID` prints per guardrail the sample it still "
         "needs. With no change flags, prints the objective. Every change is a new version.",
     )
-    cmd.add_argument("pattern_id", metavar="PATTERN")
+    cmd.add_argument("pattern_id", type=PATTERN_ID, metavar="PATTERN")
     cmd.add_argument(
         "--margin",
         action="append",

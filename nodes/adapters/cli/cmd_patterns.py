@@ -10,7 +10,7 @@ from typing import Any
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_register import ModelRegisterInput
-from nodes.adapters.cli.arg_types import add_actor
+from nodes.adapters.cli.arg_types import PATTERN_ID, add_actor
 from nodes.adapters.cli.context import CliContext
 
 
@@ -18,7 +18,7 @@ def register(commands: Any) -> None:
     reg = commands.add_parser(
         "register", help="register a pattern with its initial config (version 1.0.0, active)"
     )
-    reg.add_argument("pattern_id", metavar="PATTERN")
+    reg.add_argument("pattern_id", type=PATTERN_ID, metavar="PATTERN")
     reg.add_argument(
         "--config",
         type=_config_option,
@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
     assign = commands.add_parser(
         "assign", help="which version a unit (user, request, tenant) runs: stable allocation"
     )
-    assign.add_argument("pattern_id", metavar="PATTERN")
+    assign.add_argument("pattern_id", type=PATTERN_ID, metavar="PATTERN")
     assign.add_argument("unit_key", metavar="UNIT_KEY", nargs="+")
     assign.set_defaults(handler=_assign)
 

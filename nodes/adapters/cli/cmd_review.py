@@ -11,7 +11,7 @@ from contracts.enum_loop import EnumImprovementStatus
 from contracts.model_improvement_lifecycle import ModelLifecycleRequest
 from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_validation import ModelImprovementLook
-from nodes.adapters.cli.arg_types import add_actor
+from nodes.adapters.cli.arg_types import PATTERN_ID, add_actor
 from nodes.adapters.cli.context import CliContext
 
 
@@ -32,7 +32,7 @@ def register(commands: Any) -> None:
         "over every pattern. Listing applied ones (--status applied) also counts how many "
         "later regressed and were rolled back by their watch.",
     )
-    listing.add_argument("--pattern", metavar="ID", help="one pattern only")
+    listing.add_argument("--pattern", type=PATTERN_ID, metavar="ID", help="one pattern only")
     listing.add_argument(
         "--status",
         action="append",

@@ -6,7 +6,13 @@ import argparse
 from typing import Any
 
 from contracts.model_rollback import ModelRollbackInput
-from nodes.adapters.cli.arg_types import OptionValue, add_actor, check_usage, contract_value
+from nodes.adapters.cli.arg_types import (
+    PATTERN_ID,
+    OptionValue,
+    add_actor,
+    check_usage,
+    split_version,
+)
 from nodes.adapters.cli.context import CliContext
 
 
@@ -19,7 +25,7 @@ def register(commands: Any) -> None:
         "archived, open candidates are rejected as superseded (they were tested against the "
         "old control) and the restored version takes all traffic. Recorded in the audit log.",
     )
-    cmd.add_argument("pattern_id", metavar="PATTERN")
+    cmd.add_argument("pattern_id", type=PATTERN_ID, metavar="PATTERN")
     cmd.add_argument(
         "--to",
         dest="to_version",
@@ -34,16 +40,7 @@ def register(commands: Any) -> None:
     check_usage(cmd, _of_another_pattern)
 
 
-_VERSION = contract_value(ModelRollbackInput, "to_version")
-
-
-def _split_version(text: str) -> tuple[str | None, str]:
-    """``1.2.0`` or the full ``PATTERN@1.2.0``: (the pattern if named, the version)."""
-    pattern, at, version = text.rpartition("@")
-    return (pattern if at else None), _VERSION.parse(version)
-
-
-_TO_VERSION = OptionValue(_split_version, "VERSION or PATTERN@VERSION")
+_TO_VERSION = OptionValue(split_version, "x.y.z or PATTERN@x.y.z")
 
 
 def _of_another_pattern(args: argparse.Namespace) -> str | None:

@@ -6,12 +6,10 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from contracts.enum_loop import EnumFeedbackType
 from contracts.model_feedback_loop_input import PRESETS, ModelFeedbackLoopInput
 from contracts.model_result import ModelResult
-from nodes.adapters.cli.arg_types import OptionValue, at_least, contract_value
+from nodes.adapters.cli.arg_types import PATTERN_ID, OptionValue, at_least, contract_value
 from nodes.adapters.cli.context import CliContext
 
 
@@ -27,7 +25,7 @@ def register(commands: Any) -> None:
     which.add_argument(
         "--pattern",
         action="append",
-        type=_pattern_id,
+        type=PATTERN_ID,
         metavar="ID",
         help="a pattern (repeatable)",
     )
@@ -87,17 +85,6 @@ _FLAGS = (
 
 def _field(field: str) -> OptionValue[Any]:
     return contract_value(ModelFeedbackLoopInput, field)
-
-
-def _pattern_id(text: str) -> str:
-    """``--pattern``, checked by the run's contract itself (its validator included), so a
-    malformed id is a usage error rather than a failed run."""
-    try:
-        return ModelFeedbackLoopInput(pattern_id=text).pattern_id
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        reason = first["ctx"]["error"] if first["type"] == "value_error" else first["msg"]
-        raise argparse.ArgumentTypeError(f"{text!r}: {reason}") from None
 
 
 def _default(field: str) -> object:

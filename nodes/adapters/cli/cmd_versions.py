@@ -13,6 +13,7 @@ from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_version import ModelPatternVersion
 from lineage.export import format_time, text_table
+from nodes.adapters.cli.arg_types import PATTERN_ID
 from nodes.adapters.cli.context import CliContext
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,7 +28,9 @@ def register(commands: Any) -> None:
         "version is starred. With --all: every pattern with its active version.",
     )
     which = cmd.add_mutually_exclusive_group(required=True)
-    which.add_argument("pattern_id", metavar="PATTERN", nargs="?", help="the pattern to list")
+    which.add_argument(
+        "pattern_id", type=PATTERN_ID, metavar="PATTERN", nargs="?", help="the pattern to list"
+    )
     which.add_argument("--all", action="store_true", help="list every pattern instead")
     cmd.add_argument("--format", choices=("table", "json"), default="table")
     cmd.add_argument(
