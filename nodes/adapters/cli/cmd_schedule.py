@@ -6,7 +6,9 @@ import argparse
 import re
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from contracts.model_schedule import ModelSchedule, ModelScheduleSetInput, ModelScheduleSpec
 from nodes.adapters.cli.arg_types import OptionValue
 from nodes.adapters.cli.context import CliContext
@@ -31,9 +33,8 @@ def _aware(text: str) -> datetime:
 
 
 def _pattern(text: str) -> str:
-    return ModelScheduleSetInput(
-        pattern_id=text, spec=ModelScheduleSpec(cron="* * * * *")
-    ).pattern_id
+    """The run contract's rule for a pattern id (the schedule's contract uses it too)."""
+    return ModelFeedbackLoopInput(pattern_id=text).pattern_id
 
 
 PATTERN = OptionValue(_pattern, "a pattern id (no '@', not blank)")
@@ -83,10 +84,12 @@ def register(commands: Any) -> None:
 
 
 def _line(schedule: ModelSchedule) -> str:
+    """One schedule; its next due time on the wall clock of its own zone."""
     state = "paused" if schedule.paused else "active"
+    next_due = schedule.next_due_at.astimezone(ZoneInfo(schedule.spec.timezone))
     return (
         f"{schedule.pattern_id:<24} {state:<7} {schedule.spec.expression:<20} "
-        f"{schedule.spec.timezone:<16} {schedule.next_due_at.isoformat()}"
+        f"{schedule.spec.timezone:<16} {next_due.isoformat()}"
     )
 
 
