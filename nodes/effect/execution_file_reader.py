@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import io
 import json
 import re
@@ -21,10 +22,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
+
+from pydantic import ValidationError
 
 from contracts.enum_error_code import EnumErrorCode
-from contracts.model_execution_record import MAX_JSON_DEPTH, MAX_ROW_BYTES
+from contracts.model_execution_record import EXECUTION_RECORDS, MAX_JSON_DEPTH, MAX_ROW_BYTES
 from contracts.model_onex_error import ModelOnexError
 from nodes.effect.ingest_problems import ProblemLog, RowLocator
 
@@ -104,6 +107,9 @@ class ExecutionFile:
     rows: list[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     problems: ProblemLog = field(default_factory=ProblemLog)
+    validated: bool = False
+    """The rows are already records of the row contract (the JSONL fast path parsed and
+    validated them in one pass); the ingestion node then runs only its own checks."""
 
     def locator(self) -> RowLocator:
         return RowLocator(self.name, self.lines)
@@ -143,6 +149,50 @@ def _decode(data: bytes, out: ExecutionFile) -> str | None:
             "the file must be UTF-8",
         )
         return None
+
+
+_SLOW_PATH_MARKERS: Final = (b"\x00", b"NaN", b"Infinity")
+"""Bytes the one-pass parser would take differently from :func:`loads_json` (NaN and Infinity
+as numbers) or that need a line-exact message: a file holding any of them, even inside a
+string, is read line by line."""
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Building a million new dicts triggers Python's cyclic collector over and over, for
+    nothing (parsed JSON has no cycles): a third of the parse time. Paused for that call only,
+    and left as the caller had it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _read_jsonl_fast(data: bytes, out: ExecutionFile) -> bool:
+    """Parse and validate a whole clean JSONL file in one pydantic-core call (~3x faster than
+    ``json.loads`` per line plus validation). ``False`` when anything is off: the line-by-line
+    reader then finds and names the problems, so messages never depend on the path taken."""
+    if any(marker in data for marker in _SLOW_PATH_MARKERS):
+        return False
+    numbers, items = [], []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.strip():
+            numbers.append(number)
+            items.append(line)
+    if not items or max(map(len, items)) > MAX_ROW_BYTES:
+        return False
+    try:
+        with _collector_paused():
+            records = EXECUTION_RECORDS.validate_json(b"[" + b",".join(items) + b"]")
+    except ValidationError:
+        return False
+    if len(records) != len(items):  # a line held two objects: "{...},{...}"
+        return False
+    out.rows, out.lines, out.validated = cast("list[dict[str, Any]]", records), numbers, True
+    return True
 
 
 def _read_jsonl(text: str, out: ExecutionFile) -> None:
@@ -254,6 +304,8 @@ def read_execution_file(path: Path) -> ExecutionFile:
             EnumErrorCode.INVALID_INPUT, f"cannot read {path}: {exc.strerror}"
         ) from None
     out = ExecutionFile(path.name, problems=ProblemLog(path.name))
+    if suffix in JSONL_SUFFIXES and _read_jsonl_fast(data.removeprefix(codecs.BOM_UTF8), out):
+        return out
     text = _decode(data, out)
     if text is not None:
         (_read_csv if suffix in CSV_SUFFIXES else _read_jsonl)(text, out)

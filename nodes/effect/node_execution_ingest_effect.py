@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -122,8 +122,13 @@ class _BatchValidator:
     the registry check that follows the COPY).
     """
 
-    def __init__(self, locator: RowLocator, problems: ProblemLog, now: datetime) -> None:
+    def __init__(
+        self, locator: RowLocator, problems: ProblemLog, now: datetime, validated: bool = False
+    ) -> None:
+        """``validated``: the rows are records of the contract already (the JSONL fast path
+        parsed and validated them in one pass), so only the checks beyond it run."""
         self.locator = locator
+        self.validated = validated
         self.problems = problems
         self.references: set[Reference] = set()
         self._first_seen: dict[int, int] = {}
@@ -134,9 +139,13 @@ class _BatchValidator:
 
     def validate(self, rows: Sequence[Row], offset: int) -> list[tuple[Any, ...]]:
         """COPY tuples of the chunk's rows; ``[]`` (with the problems logged) if any is bad."""
+        positions: Sequence[int] = range(offset, offset + len(rows))
         try:
-            records = EXECUTION_RECORDS.validate_python(rows)
-            positions: Sequence[int] = range(offset, offset + len(rows))
+            records = (
+                cast("list[ModelExecutionRecord]", rows)
+                if self.validated
+                else EXECUTION_RECORDS.validate_python(rows)
+            )
         except ValidationError as exc:
             bad = self._contract_problems(exc, offset)
             # Check the chunk's other rows too, so one report names every problem.
@@ -275,18 +284,21 @@ class NodeExecutionIngestEffect:
         allow_unregistered: bool = False,
         locator: RowLocator | None = None,
         problems: ProblemLog | None = None,
+        validated: bool = False,
     ) -> ModelIngestResult:
         """``on_duplicate="skip"`` makes re-ingesting the same rows an idempotent no-op.
 
         ``problems`` carries what an earlier stage (the file reader) found: the rows are then
         only validated, so the one report lists every problem, and nothing is written.
+        ``validated`` says the rows are records of the contract already (the file reader's
+        one-pass JSONL path), which skips validating them a second time.
         """
         if on_duplicate not in ("error", "skip"):
             raise ValueError(f"on_duplicate must be 'error' or 'skip', got {on_duplicate!r}")
         items = rows if isinstance(rows, Sequence) else list(rows)
         locator = locator or RowLocator()
         problems = problems if problems is not None else ProblemLog(locator.source)
-        validator = _BatchValidator(locator, problems, datetime.now(UTC))
+        validator = _BatchValidator(locator, problems, datetime.now(UTC), validated)
         if problems:
             validator.validate(items, 0)
             raise problems.rejection()

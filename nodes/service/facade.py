@@ -239,6 +239,7 @@ class FeedbackLoopService:
                 allow_unregistered=allow_unregistered,
                 locator=source.locator(),
                 problems=source.problems,
+                validated=source.validated,
             )
 
     # ------------------------------------------------------------------- review

@@ -11,7 +11,9 @@ import asyncpg
 import pytest
 
 from contracts.enum_error_code import EnumErrorCode
+from contracts.model_execution_record import EXECUTION_RECORDS
 from contracts.model_onex_error import ModelOnexError
+from nodes.effect import execution_file_reader
 from nodes.effect.execution_file_reader import read_execution_file
 from nodes.service import FeedbackLoopService
 from tests.factories import execution_rows
@@ -287,3 +289,24 @@ async def test_cli_empty_input_is_an_error_unless_allowed(
     allowed = _cli(db_dsn, "ingest", "--allow-empty", str(path))
     assert allowed.returncode == 0 and f"ingested 0 of 0 rows from {name}" in allowed.stdout
     assert await _count(pool) == 0
+
+
+def test_the_one_pass_jsonl_reader_reads_what_the_line_reader_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clean files take the one-pass path; it must yield exactly the records the line-by-line
+    reader and the row contract make of the same bytes (BOM, CRLF, blank lines, Unicode)."""
+    rows = execution_rows(300, version_id=None)
+    rows[5]["error_message"] = 'caf\u00e9 \u2028 \\ "quoted" \U0001f600'
+    rows[6]["metadata"] = {"nested": {"list": [1, 2.5, None, True]}, "\u00fc": "x"}
+    rows[7]["variant"] = "B"
+    lines = [json.dumps(r, default=str) for r in rows]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n\r\n".join(lines).encode() + b"\r\n\n  \n")
+    fast = read_execution_file(path)
+    assert fast.validated and not fast.problems
+    monkeypatch.setattr(execution_file_reader, "_read_jsonl_fast", lambda data, out: False)
+    slow = read_execution_file(path)
+    assert not slow.validated and not slow.problems
+    assert fast.lines == slow.lines == [1 + 2 * i for i in range(300)]
+    assert fast.rows == EXECUTION_RECORDS.validate_python(slow.rows)
