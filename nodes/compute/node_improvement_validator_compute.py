@@ -35,6 +35,7 @@ level. Guardrail bounds are one-sided at alpha (each side of the two-sided seque
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -249,14 +250,17 @@ def _check_tail(
 ) -> ModelGuardrailCheck:
     """The 95th percentile of duration, relative margin: order-statistic bounds valid under
     repeated looks, each arm's pair of bounds at alpha / 2 so the ratio holds at alpha."""
-    ranks = {}
-    for name, arm in (("control", c), ("candidate", t)):
-        bound = quantile_rank_bounds(arm.n, TAIL_QUANTILE, alpha=alpha / 2)
-        ranks[name] = (int(bound.lower), int(bound.upper))
-    c_low = _tail_value(c, ranks["control"][0], up=False)
-    c_high = _tail_value(c, ranks["control"][1], up=True)
-    t_low = _tail_value(t, ranks["candidate"][0], up=False)
-    t_high = _tail_value(t, ranks["candidate"][1], up=True)
+    # Both arms in one call: the bisection is elementwise, so the ranks are the ones two
+    # calls would give, at the cost of one.
+    bounds = quantile_rank_bounds(np.array([c.n, t.n]), TAIL_QUANTILE, alpha=alpha / 2)
+    (c_rank_low, t_rank_low), (c_rank_high, t_rank_high) = (
+        np.asarray(bounds.lower).tolist(),
+        np.asarray(bounds.upper).tolist(),
+    )
+    c_low = _tail_value(c, c_rank_low, up=False)
+    c_high = _tail_value(c, c_rank_high, up=True)
+    t_low = _tail_value(t, t_rank_low, up=False)
+    t_high = _tail_value(t, t_rank_high, up=True)
     estimate = t.duration_p95 / c.duration_p95 - 1.0 if c.duration_p95 else 0.0
     low = t_low / c_high - 1.0 if t_low is not None and c_high else -math.inf
     high = t_high / c_low - 1.0 if t_high is not None and c_low else math.inf
@@ -265,6 +269,23 @@ def _check_tail(
     unresolved = verdict is EnumGuardrailVerdict.UNRESOLVED
     needed = _tail_needed(c, t, g.margin, alpha) if unresolved else None
     return _guard(g, verdict, estimate, low, high, c.n, t.n, needed, note=note)
+
+
+@functools.lru_cache(maxsize=32)
+def _grid_rank_fractions(alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The p95 bounds' ranks over the whole planning grid, as fractions of n, and where both
+    lie inside the tail grid. They depend on alpha alone, yet cost as much as the rest of a
+    look together (a bisection over 400 sizes), and every look asks for them twice (the p95
+    guardrail's plan and its own ``needed``) with the same alpha: computed once per alpha,
+    returned read-only since the cache shares them."""
+    grid = _NEEDED_GRID
+    bounds = quantile_rank_bounds(grid, TAIL_QUANTILE, alpha=alpha / 2)
+    low_f = np.asarray(bounds.lower) / grid
+    high_f = np.asarray(bounds.upper) / grid
+    inside = (low_f >= TAIL_FRACTIONS[0]) & (high_f <= TAIL_FRACTIONS[-1])
+    for array in (low_f, high_f, inside):
+        array.setflags(write=False)
+    return low_f, high_f, inside
 
 
 def _tail_needed(
@@ -276,12 +297,8 @@ def _tail_needed(
     tails = (control.duration_tail, candidate.duration_tail)
     if any(len(tail) != len(TAIL_FRACTIONS) for tail in tails):
         return None
-    grid = _NEEDED_GRID
-    bounds = quantile_rank_bounds(grid, TAIL_QUANTILE, alpha=alpha / 2)
-    low_f = np.asarray(bounds.lower) / grid
-    high_f = np.asarray(bounds.upper) / grid
+    low_f, high_f, inside = _grid_rank_fractions(alpha)
     fractions = np.asarray(TAIL_FRACTIONS)
-    inside = (low_f >= fractions[0]) & (high_f <= fractions[-1])
 
     def quantile(tail: tuple[float, ...], f: np.ndarray) -> np.ndarray:
         return np.asarray(np.interp(f, fractions, np.asarray(tail)), dtype=np.float64)
