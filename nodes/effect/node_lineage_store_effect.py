@@ -83,10 +83,8 @@ class NodeLineageStoreEffect:
 
     async def load_pattern(self, conn: asyncpg.Connection, pattern_id: str) -> ModelLineageGraph:
         """One pattern's component: the default unit of loading ."""
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            versions = await sql_lineage.fetch_versions(conn, pattern_id)
-            edges = await sql_lineage.fetch_edges(conn, pattern_id)
-        return build_graph(versions, (tuple(e) for e in edges))
+        versions, edges = await sql_lineage.fetch_component(conn, pattern_id)
+        return build_graph(versions, edges)
 
     async def load_all(self, conn: asyncpg.Connection) -> ModelLineageGraph:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -246,8 +244,17 @@ class NodeLineageStoreEffect:
     async def update_metrics(
         self, conn: asyncpg.Connection, version_id: str, metrics: dict[str, Any]
     ) -> None:
-        if not await sql_lineage.update_version(conn, version_id, "metrics", metrics):
-            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no version {version_id!r}")
+        await self.update_metrics_many(conn, {version_id: metrics})
+
+    async def update_metrics_many(
+        self, conn: asyncpg.Connection, metrics: dict[str, dict[str, Any]]
+    ) -> None:
+        """Several versions' metrics in one statement (one round trip, no transaction needed
+        for the versions it knows); NOT_FOUND names the first unknown version."""
+        updated = await sql_lineage.update_metrics(conn, metrics)
+        missing = [vid for vid in metrics if vid not in updated]
+        if missing:
+            raise ModelOnexError(EnumErrorCode.NOT_FOUND, f"no version {missing[0]!r}")
 
     async def save_graph(self, conn: asyncpg.Connection, graph: ModelLineageGraph) -> None:
         """Bulk-store a graph built in memory (new versions only), by COPY, in one transaction."""

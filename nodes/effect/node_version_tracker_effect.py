@@ -1,4 +1,4 @@
-"""Track: each version's metric snapshot from the run's window, in one transaction."""
+"""Track: each version's metric snapshot from the run's window, in one statement."""
 
 from __future__ import annotations
 
@@ -29,16 +29,17 @@ class NodeVersionTrackerEffect:
         self._lineage = lineage_store
 
     async def track(self, conn: asyncpg.Connection, contract: ModelTrackInput) -> ModelTrackOutput:
+        """Every known version's snapshot in one statement (all land together)."""
         known = set(contract.version_ids)
-        updated: list[str] = []
-        async with conn.transaction():
-            for arm in contract.stats:
-                if arm.version_id in known:
-                    snapshot = {
-                        **arm.model_dump(include=set(_SNAPSHOT_FIELDS)),
-                        "success_rate": arm.success_rate,
-                        "window_end_run": str(contract.correlation_id),
-                    }
-                    await self._lineage.update_metrics(conn, arm.version_id, snapshot)
-                    updated.append(arm.version_id)
-        return ModelTrackOutput(versions_updated=updated)
+        snapshots = {
+            arm.version_id: {
+                **arm.model_dump(include=set(_SNAPSHOT_FIELDS)),
+                "success_rate": arm.success_rate,
+                "window_end_run": str(contract.correlation_id),
+            }
+            for arm in contract.stats
+            if arm.version_id in known
+        }
+        if snapshots:
+            await self._lineage.update_metrics_many(conn, snapshots)
+        return ModelTrackOutput(versions_updated=list(snapshots))

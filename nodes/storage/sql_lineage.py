@@ -60,17 +60,27 @@ async def fetch_versions(conn: asyncpg.Connection, pattern_id: str) -> list[asyn
     return rows
 
 
+_COMPONENT = (
+    f"SELECT {', '.join(f'v.{c}' for c in VERSION_COLUMNS)}, "
+    "ARRAY(SELECT ROW(e.parent_id, e.relation, e.correlation_id) FROM lineage_edges e "
+    "WHERE e.child_id = v.version_id) AS parents "
+    f"FROM pattern_versions v WHERE v.pattern_id = $1 ORDER BY {_SEMVER_ORDER}"
+)
+
+
+async def fetch_component(
+    conn: asyncpg.Connection, pattern_id: str
+) -> tuple[list[asyncpg.Record], list[tuple[str, str, str, Any]]]:
+    """A pattern's versions (semver order) and every edge into them as ``(parent, child,
+    relation, correlation_id)``: one statement, so one snapshot without a transaction (every
+    run reloads its pattern: two reads in a read-only transaction cost four round trips)."""
+    rows: list[asyncpg.Record] = await conn.fetch(_COMPONENT, pattern_id)
+    edges = [(p, r["version_id"], rel, cid) for r in rows for p, rel, cid in r["parents"]]
+    return rows, edges
+
+
 async def fetch_all_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(_SELECT_VERSIONS)
-    return rows
-
-
-async def fetch_edges(conn: asyncpg.Connection, pattern_id: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT e.parent_id, e.child_id, e.relation, e.correlation_id FROM lineage_edges e "
-        "JOIN pattern_versions v ON v.version_id = e.child_id WHERE v.pattern_id = $1",
-        pattern_id,
-    )
     return rows
 
 
@@ -95,10 +105,21 @@ async def max_version(conn: asyncpg.Connection, pattern_id: str) -> str | None:
     return version
 
 
+async def update_metrics(conn: asyncpg.Connection, metrics: dict[str, Any]) -> set[str]:
+    """Each version's metrics (``{version_id: metrics}``) in one statement; returns the ids
+    updated (an unknown id is not)."""
+    rows = await conn.fetch(
+        "UPDATE pattern_versions v SET metrics = m.value, updated_at = now() "
+        "FROM jsonb_each($1::jsonb) m WHERE v.version_id = m.key RETURNING v.version_id",
+        metrics,
+    )
+    return {r["version_id"] for r in rows}
+
+
 async def update_version(
     conn: asyncpg.Connection, version_id: str, column: str, value: Any
 ) -> bool:
-    if column not in ("status", "traffic_weight", "metrics"):
+    if column not in ("status", "traffic_weight"):
         raise ValueError(f"pattern_versions.{column} is immutable")
     result: str = await conn.execute(
         f"UPDATE pattern_versions SET {column} = $2, updated_at = now() WHERE version_id = $1",
