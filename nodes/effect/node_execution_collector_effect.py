@@ -95,8 +95,9 @@ class NodeExecutionCollectorEffect:
                     ModelErrorCount(message=row["error_message"], count=row["count"])
                 )
         window = [_arm(r, r["version_id"], errors[r["version_id"]]) for r in stats_rows]
+        improvements = await sql_improvements.open_experiments(conn, contract.pattern_id)
         experiments = await self._experiments(
-            conn, contract.pattern_id, active.version_id, versions, end, reward
+            conn, contract.pattern_id, active.version_id, versions, improvements, end, reward
         )
         return ModelCollectOutput(
             pattern_id=contract.pattern_id,
@@ -107,7 +108,9 @@ class NodeExecutionCollectorEffect:
             window_stats=window,
             experiments=experiments,
             feedback_collected=sum(s.n for s in window),
-            watches=await self._watches(conn, contract.pattern_id, active, versions, end, reward),
+            watches=await self._watches(
+                conn, contract.pattern_id, active, versions, improvements, end, reward
+            ),
         )
 
     async def _watches(
@@ -116,6 +119,7 @@ class NodeExecutionCollectorEffect:
         pattern_id: str,
         active: ModelPatternVersion,
         versions: list[ModelPatternVersion],
+        improvements: list[ModelPatternImprovement],
         end: datetime,
         reward: ModelRewardConfig,
     ) -> list[ModelCandidateExperiment]:
@@ -123,9 +127,7 @@ class NodeExecutionCollectorEffect:
         version (keeping the holdback) against it, over executions since the apply."""
         by_id = {v.version_id: v for v in versions}
         found = []
-        for improvement in await sql_improvements.list_improvements(
-            conn, pattern_id, [EnumImprovementStatus.APPLIED]
-        ):
+        for improvement in improvements:
             if not improvement.watching or improvement.candidate_version_id != active.version_id:
                 continue
             base = improvement.base_version_id
@@ -152,15 +154,13 @@ class NodeExecutionCollectorEffect:
         pattern_id: str,
         active_id: str,
         versions: list[ModelPatternVersion],
+        improvements: list[ModelPatternImprovement],
         end: datetime,
         reward: ModelRewardConfig,
     ) -> list[ModelCandidateExperiment]:
         testing = {v.version_id: v for v in versions if v.status is EnumVersionStatus.TESTING}
         if not testing:
             return []
-        improvements = await sql_improvements.list_improvements(
-            conn, pattern_id, [EnumImprovementStatus.TESTING]
-        )
         weights = {v.version_id: v.traffic_weight for v in versions if v.traffic_weight > 0}
         allocation = (
             ModelTrafficAllocation.from_weights(pattern_id, weights).fingerprint
@@ -171,7 +171,7 @@ class NodeExecutionCollectorEffect:
         found = []
         for improvement in improvements:
             version = testing.get(improvement.candidate_version_id or "")
-            if version is None:
+            if version is None or improvement.status is not EnumImprovementStatus.TESTING:
                 continue
             rows = {
                 r["version_id"]: r

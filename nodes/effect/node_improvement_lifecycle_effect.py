@@ -5,6 +5,8 @@ change land together or not at all)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from contracts.model_improvement_lifecycle import (
@@ -22,6 +24,7 @@ from contracts.model_improvement_lifecycle import (
     ModelLifecycleResult,
     ModelLifecycleState,
 )
+from contracts.model_pattern_version import ModelPatternVersion
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.reducer.node_improvement_lifecycle_reducer import NodeImprovementLifecycleReducer
 from nodes.storage import sql_improvements
@@ -38,14 +41,24 @@ class NodeImprovementLifecycleEffect:
         self._reducer = reducer
 
     async def execute_effect(
-        self, conn: asyncpg.Connection, request: ModelLifecycleRequest
+        self,
+        conn: asyncpg.Connection,
+        request: ModelLifecycleRequest,
+        *,
+        versions: Sequence[ModelPatternVersion] | None = None,
     ) -> ModelLifecycleResult:
+        """``versions``: the pattern's versions as the caller read them on ``conn`` while
+        holding the pattern's session lock ever since (a loop run: every writer of versions
+        takes that lock, so they are still what a read here would return, and the run saves
+        reading them again); None reads them here, under the transaction's lock."""
         named = [e.improvement_id for e in request.events if e.improvement_id is not None]
         async with conn.transaction():
             await lock_pattern_for_transaction(conn, request.pattern_id)
+            if versions is None:
+                versions = await self._lineage.list_versions(conn, request.pattern_id)
             state = ModelLifecycleState(
                 pattern_id=request.pattern_id,
-                versions=tuple(await self._lineage.list_versions(conn, request.pattern_id)),
+                versions=tuple(versions),
                 improvements=tuple(
                     await sql_improvements.lock_for_lifecycle(conn, request.pattern_id, named)
                 ),

@@ -275,6 +275,7 @@ class NodeFeedbackLoopOrchestrator:
                     holdback=state.facts.objective.holdback,
                     watch_days=state.facts.objective.watch_days,
                 ),
+                versions=facts.versions,
             )
             created = started.improvements
         note = (
@@ -339,6 +340,8 @@ class NodeFeedbackLoopOrchestrator:
                 watch_days=state.facts.objective.watch_days,
                 as_of=state.facts.window_end,
             ),
+            # The versions collect read are current unless generate just added one.
+            versions=None if state.created else state.facts.versions,
         )
         return dataclasses.replace(state, decided=decided), f"{decided.intents_applied} change(s)"
 

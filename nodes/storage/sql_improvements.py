@@ -80,6 +80,20 @@ async def list_improvements(
     return [_to_model(r) for r in rows]
 
 
+async def open_experiments(
+    conn: asyncpg.Connection, pattern_id: str
+) -> list[ModelPatternImprovement]:
+    """The pattern's improvements a run measures: in testing, or applied and still watched;
+    one read for both (in ``list_improvements``' order)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 AND (status = 'testing' "
+        "OR (status = 'applied' AND watch_until IS NOT NULL AND watch_outcome IS NULL)) "
+        "ORDER BY created_at, improvement_id",
+        pattern_id,
+    )
+    return [_to_model(r) for r in rows]
+
+
 async def update_improvement(
     conn: asyncpg.Connection,
     improvement_id: UUID,
