@@ -49,12 +49,13 @@ class NodeImprovementLifecycleEffect:
     ) -> ModelLifecycleResult:
         """``versions``: the pattern's versions as the caller read them on ``conn`` while
         holding the pattern's session lock ever since (a loop run: every writer of versions
-        takes that lock, so they are still what a read here would return, and the run saves
-        reading them again); None reads them here, under the transaction's lock."""
+        takes that lock, so they are still what a read here would return, and the lock is
+        already held: the run saves both round trips); None takes the transaction's lock and
+        reads them here."""
         named = [e.improvement_id for e in request.events if e.improvement_id is not None]
         async with conn.transaction():
-            await lock_pattern_for_transaction(conn, request.pattern_id)
             if versions is None:
+                await lock_pattern_for_transaction(conn, request.pattern_id)
                 versions = await self._lineage.list_versions(conn, request.pattern_id)
             state = ModelLifecycleState(
                 pattern_id=request.pattern_id,
@@ -96,6 +97,8 @@ class NodeImprovementLifecycleEffect:
             case ModelIntentInsertImprovement():
                 await sql_improvements.insert_improvement(conn, intent.improvement)
             case ModelIntentUpdateImprovement():
+                look = intent.evidence.look
+                decision = str((look or {}).get("decision", intent.status.value))
                 await sql_improvements.update_improvement(
                     conn,
                     intent.improvement_id,
@@ -106,16 +109,9 @@ class NodeImprovementLifecycleEffect:
                     watch_days=intent.watch_days,
                     watch_outcome=intent.watch_outcome,
                     watch_from=intent.watch_from,
+                    look=None if look is None else (decision, look),
                     **intent.evidence.numbers(),
                 )
-                if intent.evidence.look is not None:
-                    await sql_improvements.insert_look(
-                        conn,
-                        intent.improvement_id,
-                        intent.correlation_id,
-                        str(intent.evidence.look.get("decision", intent.status.value)),
-                        intent.evidence.look,
-                    )
             case ModelIntentSetVersionStatus():
                 await self._lineage.set_status(conn, intent.version_id, intent.status)
             case ModelIntentAddEdge():

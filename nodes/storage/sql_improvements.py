@@ -94,6 +94,29 @@ async def open_experiments(
     return [_to_model(r) for r in rows]
 
 
+_UPDATE = (
+    "UPDATE improvements SET status = $2, p_value = coalesce($3, p_value), "
+    "confidence = coalesce($4, confidence), "
+    "performance_delta = coalesce($5, performance_delta), "
+    "decision_reason = coalesce($6, decision_reason), "
+    "correlation_id = coalesce($7, correlation_id), updated_at = now(), "
+    "srm_epoch_at = CASE WHEN $8 THEN now() ELSE srm_epoch_at END, "
+    "watch_until = CASE WHEN $9::int IS NULL THEN watch_until "
+    "ELSE coalesce($11, now()) + make_interval(days => $9::int) END, "
+    "watch_outcome = coalesce($10, watch_outcome), "
+    "watch_from = CASE WHEN $9::int IS NULL THEN watch_from ELSE coalesce($11, now()) END "
+    "WHERE improvement_id = $1"
+)
+# The look's evidence with the update, in one statement (a data-modifying CTE always runs):
+# every decided look writes both, and a round trip each was a tenth of a run's.
+_UPDATE_WITH_LOOK = (
+    f"WITH updated AS ({_UPDATE} RETURNING 1) "
+    "INSERT INTO improvement_looks (improvement_id, look, correlation_id, decision, evidence) "
+    "SELECT $1, coalesce(max(look), 0) + 1, $7, $12, $13 FROM improvement_looks "
+    "WHERE improvement_id = $1"
+)
+
+
 async def update_improvement(
     conn: asyncpg.Connection,
     improvement_id: UUID,
@@ -108,8 +131,11 @@ async def update_improvement(
     watch_days: int | None = None,
     watch_outcome: str | None = None,
     watch_from: datetime | None = None,
+    look: tuple[str, dict[str, Any]] | None = None,
 ) -> None:
-    """Record a look's numbers; ``None`` keeps what was stored."""
+    """Record a look's numbers; ``None`` keeps what was stored. ``look``: its decision and
+    evidence, stored as the improvement's next look (call under the pattern's lock: one
+    writer numbers the looks)."""
     values: tuple[Any, ...] = (
         improvement_id,
         status.value,
@@ -123,20 +149,10 @@ async def update_improvement(
         watch_outcome,
         watch_from,
     )
-    await conn.execute(
-        "UPDATE improvements SET status = $2, p_value = coalesce($3, p_value), "
-        "confidence = coalesce($4, confidence), "
-        "performance_delta = coalesce($5, performance_delta), "
-        "decision_reason = coalesce($6, decision_reason), "
-        "correlation_id = coalesce($7, correlation_id), updated_at = now(), "
-        "srm_epoch_at = CASE WHEN $8 THEN now() ELSE srm_epoch_at END, "
-        "watch_until = CASE WHEN $9::int IS NULL THEN watch_until "
-        "ELSE coalesce($11, now()) + make_interval(days => $9::int) END, "
-        "watch_outcome = coalesce($10, watch_outcome), "
-        "watch_from = CASE WHEN $9::int IS NULL THEN watch_from ELSE coalesce($11, now()) END "
-        "WHERE improvement_id = $1",
-        *values,
-    )
+    if look is None:
+        await conn.execute(_UPDATE, *values)
+    else:
+        await conn.execute(_UPDATE_WITH_LOOK, *values, *look)
 
 
 async def lock_for_lifecycle(
@@ -153,26 +169,6 @@ async def lock_for_lifecycle(
         list(improvement_ids),
     )
     return [_to_model(r) for r in rows]
-
-
-async def insert_look(
-    conn: asyncpg.Connection,
-    improvement_id: UUID,
-    correlation_id: UUID | None,
-    decision: str,
-    evidence: dict[str, Any],
-) -> int:
-    """The next look's evidence record; call under the pattern's lock (one writer)."""
-    look: int = await conn.fetchval(
-        "INSERT INTO improvement_looks (improvement_id, look, correlation_id, decision, evidence) "
-        "SELECT $1, coalesce(max(look), 0) + 1, $2, $3, $4 FROM improvement_looks "
-        "WHERE improvement_id = $1 RETURNING look",
-        improvement_id,
-        correlation_id,
-        decision,
-        evidence,
-    )
-    return look
 
 
 async def list_looks(conn: asyncpg.Connection, improvement_id: UUID) -> list[asyncpg.Record]:
