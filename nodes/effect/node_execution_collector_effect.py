@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -85,16 +84,17 @@ class NodeExecutionCollectorEffect:
         end = contract.as_of or await sql_executions.fetch_now(conn)
         objective = await self._objectives.get(conn, contract.pattern_id)
         reward = objective.reward
-        stats_rows, error_rows = await sql_executions.window_stats(
+        stats_rows = await sql_executions.window_stats(
             conn, contract.pattern_id, active.version_id, end, contract.time_window_days, reward
         )
-        errors: dict[str, list[ModelErrorCount]] = defaultdict(list)
-        for row in error_rows:
-            if len(errors[row["version_id"]]) < TOP_ERRORS:
-                errors[row["version_id"]].append(
-                    ModelErrorCount(message=row["error_message"], count=row["count"])
-                )
-        window = [_arm(r, r["version_id"], errors[r["version_id"]]) for r in stats_rows]
+        window = [
+            _arm(
+                r,
+                r["version_id"],
+                [ModelErrorCount(message=m, count=n) for m, n in r["errors"][:TOP_ERRORS]],
+            )
+            for r in stats_rows
+        ]
         improvements = await sql_improvements.open_experiments(conn, contract.pattern_id)
         experiments = await self._experiments(
             conn, contract.pattern_id, active.version_id, versions, improvements, end, reward

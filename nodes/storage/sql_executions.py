@@ -75,17 +75,19 @@ _IN_WINDOW = (
     "AND started_at <= $3"
 )
 
+# Each version's statistics with its most frequent errors (at most 200 over all versions,
+# counted once: MATERIALIZED) in one round trip; ``w`` is inlined in both, so the statistics
+# are computed exactly as on their own.
 _WINDOW_STATS = f"""
-WITH w AS ({_SCORED}
-    WHERE {_IN_WINDOW})
-SELECT vid AS version_id, {_aggregates(5)} FROM w GROUP BY vid
-"""
-
-_WINDOW_ERRORS = f"""
-WITH w AS ({_SCORED}
-    WHERE {_IN_WINDOW} AND error_message IS NOT NULL)
-SELECT vid AS version_id, error_message, count(*)::int AS count
-FROM w GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200
+WITH w AS NOT MATERIALIZED ({_SCORED}
+    WHERE {_IN_WINDOW}),
+errors AS MATERIALIZED (
+    SELECT vid, error_message, count(*)::int AS count FROM w WHERE error_message IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200)
+SELECT vid AS version_id, {_aggregates(5)},
+    ARRAY(SELECT ROW(e.error_message, e.count) FROM errors e WHERE e.vid = w.vid
+          ORDER BY e.count DESC, e.error_message) AS errors
+FROM w GROUP BY vid
 """
 
 # An experiment starts with the candidate's first execution; the control is the active
@@ -120,12 +122,13 @@ async def window_stats(
     end: datetime,
     days: int,
     reward: ModelRewardConfig,
-) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
-    """Per-version aggregates and error counts of the window; unversioned rows count as active."""
-    args: tuple[Any, ...] = (pattern_id, active_version_id, end, days)
-    stats = await conn.fetch(_WINDOW_STATS, *args, *reward_arguments(reward))
-    errors = await conn.fetch(_WINDOW_ERRORS, *args)
-    return stats, errors
+) -> list[asyncpg.Record]:
+    """Per-version aggregates of the window (unversioned rows count as active), each with its
+    ``errors``: ``(error_message, count)`` pairs, most frequent first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _WINDOW_STATS, pattern_id, active_version_id, end, days, *reward_arguments(reward)
+    )
+    return rows
 
 
 async def experiment_stats(
