@@ -49,6 +49,12 @@ TRANSIENT = frozenset(
 )
 
 
+# Jobs claimed per query. pgqueuer marks a finished job done when its status buffer (as large
+# as a batch) is full or 0.1 s have passed, and a job not yet marked still counts against
+# the cap; claiming one at a time frees each slot as its job ends, instead of in waves.
+CLAIM_BATCH = 1
+
+
 @dataclasses.dataclass(frozen=True)
 class WorkerSettings:
     """Every interval is a setting, so tests run the same code with 0.05 s."""
@@ -87,7 +93,7 @@ def with_liveness_checks(dsn: str, heartbeat_s: float) -> str:
 
 
 @dataclasses.dataclass
-class _CappedQueueManager(QueueManager):
+class CappedQueueManager(QueueManager):
     """pgqueuer's consumer, claiming at most ``cap`` jobs at a time. pgqueuer's own cap must
     be twice its batch size (it prefetches); a worker that prefetches holds jobs idle that
     another worker could run, so the cap is passed to its claim query directly."""
@@ -116,14 +122,14 @@ class LoopWorker:
     async def run(self) -> None:
         settings = self._settings
         async with self._service.queue_connection() as conn:
-            manager = _CappedQueueManager(Queries.from_asyncpg_connection(conn))
+            manager = CappedQueueManager(Queries.from_asyncpg_connection(conn))
             manager.cap = settings.concurrency
             manager.min_dequeue_poll_interval = timedelta(seconds=min(settings.poll_s, 0.1))
             manager.entrypoint(RUN_DUE_ENTRYPOINT)(self._run_job)
             consumer = asyncio.ensure_future(
                 manager.run(
                     dequeue_timeout=timedelta(seconds=settings.poll_s),
-                    batch_size=settings.concurrency,
+                    batch_size=CLAIM_BATCH,
                     heartbeat_timeout=timedelta(seconds=settings.heartbeat_s),
                     log_aggregation_interval=timedelta(seconds=max(settings.poll_s * 10, 1)),
                 )
