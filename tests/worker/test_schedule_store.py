@@ -1,6 +1,5 @@
 """The schedule store and the scheduler pass, in process: a missed window coalesces into one
-run, a paused schedule enqueues nothing, concurrent passes enqueue each due run once, and a
-transiently failing run is retried as the next attempt."""
+run, a paused schedule enqueues nothing, concurrent passes enqueue each due run once."""
 
 from __future__ import annotations
 
@@ -14,10 +13,7 @@ import pytest
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_schedule import ModelDueRun, ModelScheduleSetInput, ModelScheduleSpec
-from nodes.adapters.worker import LoopWorker, WorkerSettings
 from nodes.service import FeedbackLoopService
-from nodes.storage.locks import lock_pattern_for_session, unlock_pattern_for_session
-from tests.polling import until
 from tests.worker.workers import CONFIG, scheduled_patterns
 
 HOURLY = ModelScheduleSpec(interval=timedelta(hours=1))
@@ -86,29 +82,3 @@ async def test_concurrent_passes_enqueue_each_due_run_once(db_dsn: str, pool: as
     assert sorted(run.pattern_id for run in runs) == patterns
     keys = await pool.fetch("SELECT dedupe_key FROM pgqueuer")
     assert sorted(r["dedupe_key"] for r in keys) == sorted(str(r.correlation_id) for r in runs)
-
-
-async def test_a_transient_failure_is_retried_as_the_next_attempt(
-    db_dsn: str, pool: asyncpg.Pool
-) -> None:
-    """The pattern's lock held elsewhere: the run reports BUSY (after 0.05 s), the job is
-    retried with backoff until the lock is free, then succeeds once."""
-    (pattern,) = await scheduled_patterns(pool, 1)
-    settings = WorkerSettings(concurrency=1, heartbeat_s=1, poll_s=0.05, retry_base_s=0.05)
-    async with (
-        FeedbackLoopService(dsn=db_dsn, lock_timeout_s=0.05) as service,
-        pool.acquire() as holder,
-    ):
-        assert await lock_pattern_for_session(holder, pattern, timeout_ms=1000)
-        worker = asyncio.ensure_future(LoopWorker(service, settings).run())
-        try:
-            retried = "SELECT count(*) > 0 FROM pgqueuer WHERE attempts >= 2"
-            await until(lambda: pool.fetchval(retried), timeout_s=30)
-            await unlock_pattern_for_session(holder, pattern)
-            done = "SELECT count(*) = 1 FROM loop_runs WHERE status = 'succeeded'"
-            await until(lambda: pool.fetchval(done), timeout_s=30)
-            await until(lambda: pool.fetchval("SELECT count(*) = 0 FROM pgqueuer"), timeout_s=30)
-        finally:
-            worker.cancel()
-            await asyncio.wait({worker})
-    assert worker.cancelled()
