@@ -35,6 +35,7 @@ def register(commands: Any) -> None:
         "--concurrency",
         type=at_least(1),
         default=_DEFAULTS.concurrency,
+        metavar="N",
         help=f"runs at once in this process (default {_DEFAULTS.concurrency})",
     )
     _seconds(cmd, "--grace", _DEFAULTS.grace_s, "time running runs get to finish on SIGTERM")
@@ -50,6 +51,7 @@ def register(commands: Any) -> None:
         "--max-attempts",
         type=at_least(1),
         default=_DEFAULTS.max_attempts,
+        metavar="N",
         help=f"attempts of a run failing transiently (default {_DEFAULTS.max_attempts})",
     )
     cmd.set_defaults(handler=_worker)
