@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gc
 import io
 import json
 import re
@@ -29,6 +28,7 @@ from pydantic import ValidationError
 from contracts.enum_error_code import EnumErrorCode
 from contracts.model_execution_record import EXECUTION_RECORDS, MAX_JSON_DEPTH, MAX_ROW_BYTES
 from contracts.model_onex_error import ModelOnexError
+from nodes.effect.bulk_allocation import collector_paused
 from nodes.effect.ingest_problems import ProblemLog, RowLocator
 
 JSONL_SUFFIXES: Final = (".jsonl", ".ndjson", ".json")
@@ -157,20 +157,6 @@ as numbers) or that need a line-exact message: a file holding any of them, even 
 string, is read line by line."""
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Building a million new dicts triggers Python's cyclic collector over and over, for
-    nothing (parsed JSON has no cycles): a third of the parse time. Paused for that call only,
-    and left as the caller had it."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _read_jsonl_fast(data: bytes, out: ExecutionFile) -> bool:
     """Parse and validate a whole clean JSONL file in one pydantic-core call (~3x faster than
     ``json.loads`` per line plus validation). ``False`` when anything is off: the line-by-line
@@ -185,7 +171,7 @@ def _read_jsonl_fast(data: bytes, out: ExecutionFile) -> bool:
     if not items or max(map(len, items)) > MAX_ROW_BYTES:
         return False
     try:
-        with _collector_paused():
+        with collector_paused():
             records = EXECUTION_RECORDS.validate_json(b"[" + b",".join(items) + b"]")
     except ValidationError:
         return False

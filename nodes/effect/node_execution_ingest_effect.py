@@ -175,7 +175,8 @@ class _BatchValidator:
                 [r.get("variant") for r in records],
                 started,
                 [r["duration_ms"] for r in records],
-                [r["status"].value for r in records],
+                # The member itself: a StrEnum is the text the column stores.
+                [r["status"] for r in records],
                 quality,
                 [r.get("performance_score") for r in records],
                 [r.get("error_message") for r in records],

@@ -44,6 +44,8 @@ async def test_valid_rows_are_stored_as_given(
     assert stored["quality_results"] == rows[7]["quality_results"]
     assert stored["started_at"] == rows[7]["started_at"]
     assert stored["metadata"] == {"i": 7}
+    statuses = await pool.fetch("SELECT DISTINCT status FROM hook_executions ORDER BY 1")
+    assert [r["status"] for r in statuses] == ["failure", "success"]
 
 
 @pytest.mark.parametrize(
