@@ -38,7 +38,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_result import ModelResult
 from contracts.model_schedule import ModelDueRun
 from nodes.effect.node_job_queue_effect import RUN_DUE_ENTRYPOINT
-from nodes.service import FeedbackLoopService
+from nodes.service import DRIVER_ERRORS, FeedbackLoopService
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +48,9 @@ TRANSIENT = frozenset(
     {EnumErrorCode.BUSY, EnumErrorCode.DATABASE_UNAVAILABLE, EnumErrorCode.DATABASE_ERROR}
 )
 
+
+# What a scheduler pass may meet when the database fails: logged, the pass tried again.
+_PASS_ERRORS: tuple[type[Exception], ...] = (ModelOnexError, *DRIVER_ERRORS)
 
 # Jobs claimed per query. pgqueuer marks a finished job done when its status buffer (as large
 # as a batch) is full or 0.1 s have passed, and a job not yet marked still counts against
@@ -149,16 +152,22 @@ class LoopWorker:
                 await asyncio.wait({scheduler, consumer})
 
     async def _schedule(self) -> None:
-        """The scheduler pass on every poll, and now and then the finished jobs' log purge."""
+        """The scheduler pass on every poll (at once again while due rows remain), and about
+        once a minute the finished jobs' log purge. A pass the database failed is logged and
+        tried again next poll: a blip must not stop every worker at once."""
         settings = self._settings
         passes_per_purge = max(int(60 / settings.poll_s), 1)
         passes = 0
         while True:
-            enqueued = await self._service.enqueue_due_runs(settings.schedule_batch)
             passes += 1
-            if passes % passes_per_purge == 0:
-                await self._service.purge_finished_jobs(timedelta(seconds=settings.keep_log_s))
-            if len(enqueued.runs) < settings.schedule_batch:
+            try:
+                enqueued = len((await self._service.enqueue_due_runs(settings.schedule_batch)).runs)
+                if passes % passes_per_purge == 0:
+                    await self._service.purge_finished_jobs(timedelta(seconds=settings.keep_log_s))
+            except _PASS_ERRORS as exc:
+                log.warning("scheduler_pass_failed", error=str(exc))
+                enqueued = 0
+            if enqueued < settings.schedule_batch:
                 await asyncio.sleep(settings.poll_s)
 
     async def _drain(self, manager: QueueManager, consumer: asyncio.Future[None]) -> None:
