@@ -31,24 +31,32 @@ REWARD_PARAMETERS = 6
 cost, error; bounds max latency (ms), max cost (USD)."""
 
 
-def _aggregates(first: int) -> str:
-    """One row of summary statistics per version; the reward's parameters are ``$first`` ..
+def _scored(first: int) -> str:
+    """The values the aggregates read, per row; the reward's parameters are ``$first`` ..
     ``$first + 5``. The reward is ``NodeRewardCompute``'s formula, clamped to [0, 1] (tests
-    check the two agree). log(1 + duration) is kept for heavy-tailed diagnostics."""
+    check the two agree). log(1 + duration) is kept for heavy-tailed diagnostics. Callers end
+    the subquery with OFFSET 0, which keeps it from being pulled up into the aggregates: there
+    each reference would compute its expression again (the reward and the log twice, the
+    quality score three times), a tenth of the statement's time."""
     ws, wl, wc, we, max_ms, max_usd = (f"${first + k}::float8" for k in range(REWARD_PARAMETERS))
-    reward = (
-        f"greatest(0, least(1, 1 - {wl} * least(duration_ms / {max_ms}, 1)"
-        f" - {wc} * least(coalesce(cost_usd, 0) / {max_usd}, 1)"
-        f" - CASE WHEN status = 'success' THEN 0 ELSE {ws} + {we} END))"
-    )
     return f"""
+    SELECT coalesce(version_id, $2) AS vid, duration_ms, status, user_rating, cost_usd,
+           (quality_results ->> 'score')::float8 AS q, ln(1 + duration_ms) AS log_d,
+           greatest(0, least(1, 1 - {wl} * least(duration_ms / {max_ms}, 1)
+               - {wc} * least(coalesce(cost_usd, 0) / {max_usd}, 1)
+               - CASE WHEN status = 'success' THEN 0 ELSE {ws} + {we} END)) AS r
+    FROM hook_executions
+"""
+
+
+_AGGREGATES = """
     count(*)::int AS n,
     count(*) FILTER (WHERE status = 'success')::int AS successes,
     count(*) FILTER (WHERE status = 'timeout')::int AS timeouts,
     avg(duration_ms) AS duration_mean,
     coalesce(var_samp(duration_ms), 0) AS duration_var,
-    avg(ln(1 + duration_ms)) AS log_duration_mean,
-    coalesce(var_samp(ln(1 + duration_ms)), 0) AS log_duration_var,
+    avg(log_d) AS log_duration_mean,
+    coalesce(var_samp(log_d), 0) AS log_duration_var,
     percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_ms) AS percentiles,
     count(q)::int AS quality_n,
     coalesce(avg(q), 0) AS quality_mean,
@@ -59,16 +67,10 @@ def _aggregates(first: int) -> str:
     count(cost_usd)::int AS cost_n,
     coalesce(avg(cost_usd), 0)::float8 AS cost_mean,
     coalesce(var_samp(cost_usd), 0)::float8 AS cost_var,
-    avg({reward}) AS reward_mean,
-    coalesce(var_samp({reward}), 0) AS reward_var
+    avg(r) AS reward_mean,
+    coalesce(var_samp(r), 0) AS reward_var
 """
-
-
-_SCORED = """
-    SELECT coalesce(version_id, $2) AS vid, duration_ms, status, user_rating, error_message,
-           cost_usd, (quality_results ->> 'score')::float8 AS q
-    FROM hook_executions
-"""
+"""One row of summary statistics per version, over ``_scored`` rows."""
 
 _IN_WINDOW = (
     "pattern_id = $1 AND started_at > $3::timestamptz - make_interval(days => $4) "
@@ -76,15 +78,15 @@ _IN_WINDOW = (
 )
 
 # Each version's statistics with its most frequent errors (at most 200 over all versions,
-# counted once: MATERIALIZED) in one round trip; ``w`` is inlined in both, so the statistics
-# are computed exactly as on their own.
+# counted once: MATERIALIZED) in one round trip.
 _WINDOW_STATS = f"""
-WITH w AS NOT MATERIALIZED ({_SCORED}
-    WHERE {_IN_WINDOW}),
+WITH w AS ({_scored(5)}
+    WHERE {_IN_WINDOW} OFFSET 0),
 errors AS MATERIALIZED (
-    SELECT vid, error_message, count(*)::int AS count FROM w WHERE error_message IS NOT NULL
+    SELECT coalesce(version_id, $2) AS vid, error_message, count(*)::int AS count
+    FROM hook_executions WHERE {_IN_WINDOW} AND error_message IS NOT NULL
     GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200)
-SELECT vid AS version_id, {_aggregates(5)},
+SELECT vid AS version_id, {_AGGREGATES},
     ARRAY(SELECT ROW(e.error_message, e.count) FROM errors e WHERE e.vid = w.vid
           ORDER BY e.count DESC, e.error_message) AS errors
 FROM w GROUP BY vid
@@ -93,12 +95,13 @@ FROM w GROUP BY vid
 # An experiment starts with the candidate's first execution; the control is the active
 # version's traffic from then on, so both arms cover the same period.
 _EXPERIMENT_STATS = f"""
-WITH arms AS ({_SCORED}
+WITH arms AS ({_scored(6)}
     WHERE pattern_id = $1 AND version_id IN ($2, $3) AND started_at <= $4
       AND started_at >= greatest($5::timestamptz, (  -- a scalar subquery: evaluated once
           SELECT min(started_at) FROM hook_executions
-          WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4)))
-SELECT vid AS version_id, {_aggregates(6)},
+          WHERE pattern_id = $1 AND version_id = $3 AND started_at <= $4))
+    OFFSET 0)
+SELECT vid AS version_id, {_AGGREGATES},
     percentile_disc(ARRAY[{", ".join(map(str, TAIL_FRACTIONS))}]::float8[])
         WITHIN GROUP (ORDER BY duration_ms) AS duration_tail
 FROM arms GROUP BY vid
