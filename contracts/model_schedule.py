@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
+from contracts.model_execution_record import PatternId
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,11 +29,6 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # any aware moment: to parse cron lin
 class EnumScheduleKind(StrEnum):
     CRON = "cron"
     INTERVAL = "interval"
-
-
-def _pattern_id(value: str) -> str:
-    """The run contract's own rule, so a schedule never names a pattern a run would refuse."""
-    return ModelFeedbackLoopInput(pattern_id=value).pattern_id
 
 
 class ModelScheduleSpec(BaseModel):
@@ -95,12 +90,9 @@ class ModelScheduleSetInput(BaseModel):
 
     model_config = _FROZEN
 
-    pattern_id: str = Field(min_length=1, max_length=200)
+    pattern_id: PatternId
     spec: ModelScheduleSpec
     start: AwareDatetime | None = None
-    actor: str = Field(default="feedback-loop", min_length=1)
-
-    _check_pattern = field_validator("pattern_id")(_pattern_id)
 
 
 class ModelSchedule(BaseModel):

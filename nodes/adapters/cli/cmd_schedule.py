@@ -8,9 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from contracts.model_schedule import ModelSchedule, ModelScheduleSetInput, ModelScheduleSpec
-from nodes.adapters.cli.arg_types import OptionValue
+from nodes.adapters.cli.arg_types import PATTERN_ID, OptionValue
 from nodes.adapters.cli.context import CliContext
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -32,12 +31,6 @@ def _aware(text: str) -> datetime:
     return at
 
 
-def _pattern(text: str) -> str:
-    """The run contract's rule for a pattern id (the schedule's contract uses it too)."""
-    return ModelFeedbackLoopInput(pattern_id=text).pattern_id
-
-
-PATTERN = OptionValue(_pattern, "a pattern id (no '@', not blank)")
 CRON = OptionValue(lambda t: str(ModelScheduleSpec(cron=t).cron), "a cron line of five fields")
 EVERY = OptionValue(_duration, "a duration of at least 1 s, e.g. 90s, 15m, 2h, 1d")
 ZONE = OptionValue(
@@ -56,7 +49,7 @@ def register(commands: Any) -> None:
     )
     actions = cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
     set_cmd = actions.add_parser("set", help="create or replace a pattern's schedule")
-    set_cmd.add_argument("pattern_id", type=PATTERN, metavar="PATTERN")
+    set_cmd.add_argument("pattern_id", type=PATTERN_ID, metavar="PATTERN")
     when = set_cmd.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", type=CRON, metavar="EXPR", help="e.g. '30 2 * * *'")
     when.add_argument("--every", type=EVERY, metavar="DURATION", help="e.g. 15m")
@@ -79,7 +72,7 @@ def register(commands: Any) -> None:
         ("resume", _resume, "runs come due again; missed ones run once, coalesced"),
     ):
         action = actions.add_parser(name, help=text)
-        action.add_argument("pattern_id", type=PATTERN, metavar="PATTERN")
+        action.add_argument("pattern_id", type=PATTERN_ID, metavar="PATTERN")
         action.set_defaults(handler=handler)
 
 
