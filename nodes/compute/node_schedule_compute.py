@@ -11,7 +11,8 @@ one repeated by a fall-back change fires once (as cron(8) does), not twice.
 
 from __future__ import annotations
 
-from itertools import takewhile
+from collections.abc import Iterator
+from itertools import islice, takewhile
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
@@ -57,35 +58,30 @@ class NodeScheduleCompute:
         ``after`` itself (it starts now, or at the start it was given)."""
         if spec.cron is None:
             return after
-        return _fires(spec, after, 1)[0]
+        return next(_fires(spec, after))
 
 
 def _local(spec: ModelScheduleSpec, at: AwareDatetime) -> AwareDatetime:
     return at.astimezone(ZoneInfo(spec.timezone))
 
 
-def _fires(spec: ModelScheduleSpec, after: AwareDatetime, limit: int) -> list[AwareDatetime]:
-    """Up to ``limit`` fire times strictly after ``after`` (cronsim starts after it)."""
+def _fires(spec: ModelScheduleSpec, after: AwareDatetime) -> Iterator[AwareDatetime]:
+    """Fire times strictly after ``after``, lazily (cronsim starts after it)."""
     assert spec.cron is not None
-    found: list[AwareDatetime] = []
-    for at in CronSim(spec.cron, _local(spec, after)):
-        found.append(at)
-        if len(found) >= limit:
-            break
-    return found
+    return iter(CronSim(spec.cron, _local(spec, after)))
 
 
 def _missed_fires(spec: ModelScheduleSpec, first: AwareDatetime, due_at: AwareDatetime) -> int:
     """Fire times from ``first`` (one itself) up to, not including, ``due_at``: coalesced."""
     if first >= due_at:
         return 0
-    later = takewhile(lambda at: at < due_at, _fires(spec, first, _MISSED_COUNT_CAP))
+    later = takewhile(lambda at: at < due_at, islice(_fires(spec, first), _MISSED_COUNT_CAP))
     return 1 + sum(1 for _ in later)
 
 
 def _previous_fire(spec: ModelScheduleSpec, now: AwareDatetime) -> AwareDatetime:
     """The latest fire time at or before ``now``."""
     assert spec.cron is not None
-    later = next(iter(CronSim(spec.cron, _local(spec, now))))
+    later = next(_fires(spec, now))
     at: AwareDatetime = next(iter(CronSim(spec.cron, later, reverse=True)))
     return at
