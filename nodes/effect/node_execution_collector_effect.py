@@ -73,7 +73,9 @@ class NodeExecutionCollectorEffect:
     async def collect(
         self, conn: asyncpg.Connection, contract: ModelCollectInput
     ) -> ModelCollectOutput:
-        versions = await self._versions.list_versions(conn, contract.pattern_id)
+        versions, stored_objective = await self._versions.list_versions_with_objective(
+            conn, contract.pattern_id
+        )
         active = next((v for v in versions if v.status is EnumVersionStatus.ACTIVE), None)
         if active is None:
             raise ModelOnexError(
@@ -82,7 +84,7 @@ class NodeExecutionCollectorEffect:
                 "(feedback-loop register PATTERN --config JSON, or FeedbackLoopService.register)",
             )
         end = contract.as_of or await sql_executions.fetch_now(conn)
-        objective = await self._objectives.get(conn, contract.pattern_id)
+        objective = self._objectives.from_stored(contract.pattern_id, stored_objective)
         reward = objective.reward
         stats_rows = await sql_executions.window_stats(
             conn, contract.pattern_id, active.version_id, end, contract.time_window_days, reward

@@ -4,6 +4,8 @@ defaults (``ModelObjective(pattern_id=...)``), so nothing needs configuring to s
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 
 from contracts.enum_error_code import EnumErrorCode
@@ -17,20 +19,27 @@ from nodes.storage.sql_audit import write_audit
 _UNVERSIONED = {"pattern_id", "version"}
 
 
-def _from_row(pattern_id: str, row: asyncpg.Record) -> ModelObjective:
-    return ModelObjective.model_validate(
-        {**row["body"], "pattern_id": pattern_id, "version": row["version"]}
-    )
+def _stored(row: asyncpg.Record | None) -> tuple[int, dict[str, Any]] | None:
+    return None if row is None else (row["version"], row["body"])
 
 
 class NodeObjectiveStoreEffect:
+    @staticmethod
+    def from_stored(pattern_id: str, stored: tuple[int, dict[str, Any]] | None) -> ModelObjective:
+        """The objective a stored ``(version, body)`` says, else the defaults (version 1, not
+        stored); the collector reads it with the versions in one statement."""
+        if stored is None:
+            return ModelObjective(pattern_id=pattern_id)
+        version, body = stored
+        return ModelObjective.model_validate({**body, "pattern_id": pattern_id, "version": version})
+
     async def get(self, conn: asyncpg.Connection, pattern_id: str) -> ModelObjective:
         """The newest stored version, else the defaults (version 1, not stored)."""
-        row = await sql_objectives.latest(conn, pattern_id)
-        return ModelObjective(pattern_id=pattern_id) if row is None else _from_row(pattern_id, row)
+        return self.from_stored(pattern_id, _stored(await sql_objectives.latest(conn, pattern_id)))
 
     async def history(self, conn: asyncpg.Connection, pattern_id: str) -> list[ModelObjective]:
-        return [_from_row(pattern_id, r) for r in await sql_objectives.history(conn, pattern_id)]
+        rows = await sql_objectives.history(conn, pattern_id)
+        return [self.from_stored(pattern_id, _stored(r)) for r in rows]
 
     async def set(
         self, conn: asyncpg.Connection, contract: ModelObjectiveSetInput
@@ -44,11 +53,7 @@ class NodeObjectiveStoreEffect:
                     EnumErrorCode.NOT_FOUND, f"no pattern {pattern_id!r}: register it first"
                 )
             current = await sql_objectives.latest(conn, pattern_id)
-            before = (
-                ModelObjective(pattern_id=pattern_id)
-                if current is None
-                else _from_row(pattern_id, current)
-            )
+            before = self.from_stored(pattern_id, _stored(current))
             if before.model_dump(mode="json", exclude=_UNVERSIONED) == body:
                 return ModelObjectiveSetOutput(objective=before, changed=False)
             version = await sql_objectives.insert_next(conn, pattern_id, body, contract.actor)

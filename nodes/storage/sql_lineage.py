@@ -79,6 +79,23 @@ async def fetch_component(
     return rows, edges
 
 
+_VERSIONS_WITH_OBJECTIVE = (
+    f"SELECT {', '.join(VERSION_COLUMNS)}, (SELECT ROW(o.version, o.body) FROM objectives o "
+    "WHERE o.pattern_id = $1 ORDER BY o.version DESC LIMIT 1) AS objective "
+    f"FROM pattern_versions WHERE pattern_id = $1 ORDER BY {_SEMVER_ORDER}"
+)
+
+
+async def fetch_versions_with_objective(
+    conn: asyncpg.Connection, pattern_id: str
+) -> tuple[list[asyncpg.Record], tuple[int, dict[str, Any]] | None]:
+    """``fetch_versions`` and the newest stored objective's ``(version, body)`` (None: none
+    stored, or no version) in one round trip: what every loop run reads first."""
+    rows: list[asyncpg.Record] = await conn.fetch(_VERSIONS_WITH_OBJECTIVE, pattern_id)
+    stored = rows[0]["objective"] if rows else None
+    return rows, None if stored is None else (stored[0], stored[1])
+
+
 async def fetch_all_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(_SELECT_VERSIONS)
     return rows
