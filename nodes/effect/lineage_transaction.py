@@ -5,6 +5,10 @@ before any SQL), then written on the caller's connection. If anything inside the
 raises, or the commit itself fails, Postgres rolls back and every pattern the transaction
 touched is reloaded from Postgres into the graph, so the two never diverge (a graph that was
 already stale before the transaction comes out matching the database, too).
+
+Each pattern it changes is locked for the transaction first (the advisory lock every writer of
+a pattern's versions takes), so a loop run, which holds that lock for its whole run and relies
+on the versions it read staying current, never sees them change under it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from contracts.enum_version_status import EnumVersionStatus
 from contracts.model_pattern_version import ModelPatternVersion
 from lineage.model_lineage_graph import ModelLineageGraph
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect, Parent
+from nodes.storage.locks import lock_pattern_for_transaction
 
 
 class LineageTransaction:
@@ -31,13 +36,17 @@ class LineageTransaction:
         self.store = store
         # The patterns whose part of the graph this transaction may have changed (an ordered set).
         self.touched: dict[str, None] = {}
+        self._locked: set[str] = set()
 
-    def _touch(self, *version_ids: str) -> None:
-        """Note the patterns of the versions the graph holds (before changing them)."""
+    async def _touch(self, *version_ids: str, pattern_id: str | None = None) -> None:
+        """Note and lock the patterns of the versions the graph holds (before changing them)."""
         nodes = self.graph.graph.nodes
-        for vid in version_ids:
-            if vid in nodes:
-                self.touched[nodes[vid]["pattern_id"]] = None
+        patterns = [nodes[vid]["pattern_id"] for vid in version_ids if vid in nodes]
+        for pattern in [*patterns, *([pattern_id] if pattern_id else [])]:
+            self.touched[pattern] = None
+            if pattern not in self._locked:
+                await lock_pattern_for_transaction(self.conn, pattern)
+                self._locked.add(pattern)
 
     async def add_version(
         self,
@@ -46,7 +55,7 @@ class LineageTransaction:
         parents: Sequence[Parent] = (),
         correlation_id: UUID | None = None,
     ) -> ModelPatternVersion:
-        self.touched[version.pattern_id] = None
+        await self._touch(pattern_id=version.pattern_id)
         self.graph.add_version(version)
         for parent_id, relation in parents:
             self.graph.add_edge(
@@ -66,14 +75,14 @@ class LineageTransaction:
         *,
         correlation_id: UUID | None = None,
     ) -> None:
-        self._touch(parent_id, child_id)
+        await self._touch(parent_id, child_id)
         self.graph.add_edge(parent_id, child_id, relation, correlation_id=correlation_id)
         await self.store.add_edge(
             self.conn, parent_id, child_id, relation, correlation_id=correlation_id
         )
 
     async def set_status(self, version_id: str, status: EnumVersionStatus) -> None:
-        self._touch(version_id)
+        await self._touch(version_id)
         self.graph.set_status(version_id, status)
         await self.store.set_status(self.conn, version_id, status)
 

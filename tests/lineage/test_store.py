@@ -18,8 +18,13 @@ from contracts.model_pattern_version import ModelPatternVersion
 from lineage import ModelLineageGraph
 from nodes.effect.lineage_transaction import lineage_transaction
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
-from nodes.storage.locks import lock_pattern_for_transaction
+from nodes.storage.locks import (
+    lock_pattern_for_session,
+    lock_pattern_for_transaction,
+    unlock_pattern_for_session,
+)
 from tests.lineage.dags import random_dag, version
+from tests.polling import blocked_on_a_lock, until
 
 STORE = NodeLineageStoreEffect()
 _prefixes = itertools.count()
@@ -265,3 +270,25 @@ async def test_lineage_transaction_refuses_to_nest(pool: asyncpg.Pool) -> None:
                 await tx.set_status("p@1.0.0", S.ARCHIVED)
         assert _snapshot(graph) == before
         assert (await STORE.require_version(conn, "p@1.0.0")).status is S.ACTIVE
+
+
+async def test_a_lineage_transaction_waits_for_a_run_holding_the_pattern(
+    pool: asyncpg.Pool,
+) -> None:
+    """A loop run holds its pattern's session lock and trusts the versions it read: a graph
+    change through lineage_transaction must wait for it, not slip in underneath."""
+    async with pool.acquire() as run, pool.acquire() as conn:
+        await _seed(conn)
+        graph = await STORE.load_pattern(conn, "p")
+        assert await lock_pattern_for_session(run, "p", timeout_ms=1000)
+
+        async def change() -> None:
+            async with lineage_transaction(conn, graph) as tx:
+                await tx.set_status("p@1.0.0", S.ARCHIVED)
+
+        task = asyncio.create_task(change())
+        await until(blocked_on_a_lock(conn.get_server_pid(), pool.fetchval))
+        assert (await STORE.require_version(run, "p@1.0.0")).status is S.ACTIVE
+        await unlock_pattern_for_session(run, "p")
+        await task
+        assert (await STORE.require_version(run, "p@1.0.0")).status is S.ARCHIVED
