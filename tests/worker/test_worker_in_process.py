@@ -7,11 +7,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 
 from contracts.model_schedule import ModelDueRun
-from nodes.adapters.worker import LoopWorker, WorkerSettings
+from nodes.adapters.worker import LoopWorker, WorkerSettings, with_liveness_checks
 from nodes.effect.node_job_queue_effect import RUN_DUE_ENTRYPOINT
 from nodes.service import FeedbackLoopService
 from nodes.storage import sql_job_queue
@@ -78,3 +79,18 @@ async def test_finished_jobs_log_rows_are_purged(db_dsn: str, pool: asyncpg.Pool
         await pool.execute("UPDATE pgqueuer_log SET aggregated = true")  # as pgqueuer's timer
         assert await service.purge_finished_jobs(timedelta(0)) == 6  # queued, picked, done x2
     assert await pool.fetchval("SELECT count(*) FROM pgqueuer_log") == 0
+
+
+async def test_liveness_settings_reach_the_server_for_both_dsn_forms(db_dsn: str) -> None:
+    """A dead worker's sessions end within a heartbeat only if the server checks them: the
+    settings must arrive whether the DSN is a URL or libpq's key=value form."""
+    url = urlsplit(db_dsn)
+    socket_dir = dict(parse_qsl(url.query))["host"]
+    keyword = f"host={socket_dir} user={url.username} dbname={url.path.lstrip('/')}"
+    for dsn in (db_dsn, keyword):
+        conn = await asyncpg.connect(with_liveness_checks(dsn, heartbeat_s=10))
+        try:
+            interval = await conn.fetchval("SHOW client_connection_check_interval")
+        finally:
+            await conn.close()
+        assert interval == "5s", (dsn, interval)

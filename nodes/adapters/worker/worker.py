@@ -38,7 +38,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_result import ModelResult
 from contracts.model_schedule import ModelDueRun
 from nodes.effect.node_job_queue_effect import RUN_DUE_ENTRYPOINT
-from nodes.service import DRIVER_ERRORS, FeedbackLoopService
+from nodes.service import DRIVER_ERRORS, FeedbackLoopService, normalize_dsn
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +80,9 @@ def with_liveness_checks(dsn: str, heartbeat_s: float) -> str:
     """``dsn`` (a URL) with server settings that end a dead worker's sessions, and so release
     its pattern locks, within about one heartbeat: the server checks the client socket while a
     query runs (``client_connection_check_interval``) and probes idle TCP peers (keepalives:
-    a machine that vanished sends no FIN). A ``key=value`` DSN is returned unchanged."""
+    a machine that vanished sends no FIN). A ``key=value`` DSN is rewritten as the URL the
+    driver would be given anyway; anything else is returned for the driver to judge."""
+    dsn = normalize_dsn(dsn)
     if "://" not in dsn:
         return dsn
     half = max(heartbeat_s / 2, 0.001)
