@@ -29,7 +29,7 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.model_execution_record import EXECUTION_RECORDS, MAX_JSON_DEPTH, MAX_ROW_BYTES
 from contracts.model_onex_error import ModelOnexError
 from nodes.effect.bulk_allocation import collector_paused
-from nodes.effect.ingest_problems import ProblemLog, RowLocator
+from nodes.effect.ingest_problems import ProblemLog, RowLocator, quote_value
 
 JSONL_SUFFIXES: Final = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES: Final = (".csv",)
@@ -40,13 +40,13 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)
 
 def _integer(cell: str) -> int:
     if not _INTEGER.fullmatch(cell):
-        raise ValueError(f"not an integer: {_quote(cell)}")
+        raise ValueError(f"not an integer: {quote_value(cell)}")
     return int(cell)
 
 
 def _decimal(cell: str) -> float:
     if not _DECIMAL.fullmatch(cell):
-        raise ValueError(f"not a decimal number: {_quote(cell)}")
+        raise ValueError(f"not a decimal number: {quote_value(cell)}")
     return float(cell)
 
 
@@ -78,11 +78,6 @@ CSV_SCHEMA: Final[dict[str, Callable[[str], Any]]] = {
 }
 """How each CSV column's text becomes a value; an empty cell is a missing value."""
 CSV_REQUIRED: Final = ("execution_id", "pattern_id", "started_at", "duration_ms", "status")
-
-
-def _quote(text: str, limit: int = 40) -> str:
-    shown = text if len(text) <= limit else text[:limit] + "..."
-    return repr(shown)
 
 
 def _reject_constant(name: str) -> Any:
@@ -219,7 +214,8 @@ def _csv_header(header: list[str], out: ExecutionFile) -> bool:
     if unknown:
         out.problem(
             1,
-            f"unknown column(s) {', '.join(map(_quote, unknown))}; known: " + ", ".join(CSV_SCHEMA),
+            f"unknown column(s) {', '.join(map(quote_value, unknown))}; known: "
+            + ", ".join(CSV_SCHEMA),
         )
     if missing:
         out.problem(1, f"missing column(s) {', '.join(missing)}")

@@ -16,6 +16,13 @@ from contracts.model_onex_error import ModelOnexError
 MAX_PROBLEMS_SHOWN = 20
 
 
+def quote_value(value: object, limit: int = 40) -> str:
+    """A bad value as a message shows it: quoted, cut at ``limit`` characters (a 1 MB cell
+    must not become a 1 MB error line)."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 @dataclass(frozen=True, order=True)
 class RowProblem:
     """``order`` sorts problems in file order: a line number, or a row number for rows in memory."""
@@ -93,4 +100,4 @@ class ProblemLog:
         )
 
 
-__all__ = ["MAX_PROBLEMS_SHOWN", "ProblemLog", "RowLocator", "RowProblem"]
+__all__ = ["MAX_PROBLEMS_SHOWN", "ProblemLog", "RowLocator", "RowProblem", "quote_value"]

@@ -35,7 +35,7 @@ from contracts.model_execution_record import (
 )
 from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
 from contracts.model_onex_error import ModelOnexError
-from nodes.effect.ingest_problems import MAX_PROBLEMS_SHOWN, ProblemLog, RowLocator
+from nodes.effect.ingest_problems import MAX_PROBLEMS_SHOWN, ProblemLog, RowLocator, quote_value
 from nodes.storage import sql_executions
 
 log = structlog.get_logger(__name__)
@@ -101,13 +101,8 @@ def _contract_message(field: str | None, err: Any) -> str:
         if "\x00" in str(err.get("input", "")):
             return "contains a NUL character, which PostgreSQL cannot store"
         if field == "pattern_id":
-            return f"{_quote(err.get('input'))} is not a pattern id (no '@', no whitespace)"
+            return f"{quote_value(err.get('input'))} is not a pattern id (no '@', no whitespace)"
     return str(err["msg"])
-
-
-def _quote(value: Any, limit: int = 40) -> str:
-    text = str(value)
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 class _BatchValidator:
