@@ -60,7 +60,7 @@ from contracts.model_objective import ModelObjective
 from contracts.model_pattern_feedback import ModelArmStats
 from contracts.model_pattern_improvement import ModelConfigChange, ModelProposal
 from contracts.model_traffic_allocation import ModelAllocationRequest, ModelTrafficAllocation
-from contracts.model_validation import ModelExperiment, ModelValidateInput
+from contracts.model_validation import ModelExperiment, ModelValidateInput, ModelValidationResult
 from nodes.compute.node_improvement_validator_compute import (
     SRM_P,
     NodeImprovementValidatorCompute,
@@ -486,6 +486,19 @@ class Outcome:
 _VALIDATOR = NodeImprovementValidatorCompute()
 
 
+def _decide(experiment: ModelExperiment, objective: ModelObjective) -> ModelValidationResult:
+    """One look of one experiment under the bench's fixed run settings."""
+    return _VALIDATOR.validate(
+        ModelValidateInput(
+            experiments=[experiment],
+            objective=objective,
+            significance_level=SIGNIFICANCE,
+            auto_apply_threshold=AUTO_APPLY,
+            min_sample_size=MIN_SAMPLE,
+        )
+    ).results[0]
+
+
 def exposure_window(control: LoggedArm, candidate: LoggedArm, look: int) -> ModelExposureWindow:
     return ModelExposureWindow(
         control=control.exposure_at(look), candidate=candidate.exposure_at(look)
@@ -515,15 +528,7 @@ def decide(
             age_days=look * LOOK_INTERVAL.total_seconds() / 86_400,
             exposure=exposure_window(control, candidate, look) if scenario.exposures else None,
         )
-        result = _VALIDATOR.validate(
-            ModelValidateInput(
-                experiments=[experiment],
-                objective=objective,
-                significance_level=SIGNIFICANCE,
-                auto_apply_threshold=AUTO_APPLY,
-                min_sample_size=MIN_SAMPLE,
-            )
-        ).results[0]
+        result = _decide(experiment, objective)
         reason = result.reason
         if result.decision is not EnumDecision.CONTINUE:
             inferior = tuple(
@@ -607,15 +612,7 @@ def watch(w: WatchScenario, index: int, seed: int, *, looks: int = WATCH_LOOKS) 
             age_days=look * LOOK_INTERVAL.total_seconds() / 86_400,
             watch_days_left=(looks - look + 1) * LOOK_INTERVAL.total_seconds() / 86_400,
         )
-        result = _VALIDATOR.validate(
-            ModelValidateInput(
-                experiments=[experiment],
-                objective=objective,
-                significance_level=SIGNIFICANCE,
-                auto_apply_threshold=AUTO_APPLY,
-                min_sample_size=MIN_SAMPLE,
-            )
-        ).results[0]
+        result = _decide(experiment, objective)
         if result.decision is EnumDecision.ROLLBACK:
             inferior = tuple(
                 g.metric.value for g in result.guardrails if g.verdict.value == "inferior"
