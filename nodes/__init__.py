@@ -4,8 +4,44 @@ The public face: ``FeedbackLoopService`` (every job) and ``NodeFeedbackLoopOrche
 original entry point); the node classes for those who compose their own.
 """
 
+from contracts.model_routing import (
+    ModelBanditSettings,
+    ModelLearningSettings,
+    ModelRoutedExecution,
+    ModelRoutingContext,
+    ModelRoutingDecision,
+    ModelRoutingFeedback,
+    ModelRoutingStats,
+    ModelRoutingTask,
+    ModelVariantStats,
+)
+from nodes.compute.bandit_policies import (
+    EpsilonGreedyBandit,
+    LinTSDiagPolicy,
+    ThompsonSamplingBandit,
+    UCBBandit,
+)
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 from nodes.runtime.runtime import FeedbackLoopRuntime
 from nodes.service.facade import FeedbackLoopService
+from nodes.service.learning_engine import LearningEngine
 
-__all__ = ["FeedbackLoopRuntime", "FeedbackLoopService", "NodeFeedbackLoopOrchestrator"]
+__all__ = [
+    "EpsilonGreedyBandit",
+    "FeedbackLoopRuntime",
+    "FeedbackLoopService",
+    "LearningEngine",
+    "LinTSDiagPolicy",
+    "ModelBanditSettings",
+    "ModelLearningSettings",
+    "ModelRoutedExecution",
+    "ModelRoutingContext",
+    "ModelRoutingDecision",
+    "ModelRoutingFeedback",
+    "ModelRoutingStats",
+    "ModelRoutingTask",
+    "ModelVariantStats",
+    "NodeFeedbackLoopOrchestrator",
+    "ThompsonSamplingBandit",
+    "UCBBandit",
+]

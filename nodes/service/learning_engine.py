@@ -149,6 +149,11 @@ class LearningEngine:
                 "ModelLearningSettings(enable_rl_lints=True)",
             )
 
+    @property
+    def batches(self) -> int:
+        """Batches this engine has started writing (each one flush)."""
+        return self._seq
+
     def policy_of(self, domain: str) -> EnumRoutingPolicy:
         return self.settings.policies.get(domain, self.settings.default_policy)
 
