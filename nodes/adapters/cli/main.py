@@ -46,6 +46,7 @@ COMMAND_MODULES = (
     "nodes.adapters.cli.cmd_demo",
     "nodes.adapters.cli.cmd_schedule",
     "nodes.adapters.cli.cmd_worker",
+    "nodes.adapters.cli.cmd_routing",
 )
 
 EXIT_FAILED = 1
