@@ -25,6 +25,7 @@ from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopO
 from nodes.runtime.runtime import FeedbackLoopRuntime
 from nodes.service.facade import FeedbackLoopService
 from nodes.service.learning_engine import LearningEngine
+from nodes.service.q_learning_router import QLearningRouter
 
 __all__ = [
     "EpsilonGreedyBandit",
@@ -42,6 +43,7 @@ __all__ = [
     "ModelRoutingTask",
     "ModelVariantStats",
     "NodeFeedbackLoopOrchestrator",
+    "QLearningRouter",
     "ThompsonSamplingBandit",
     "UCBBandit",
 ]

@@ -221,3 +221,7 @@ async def q_table(conn: asyncpg.Connection, router: str) -> list[asyncpg.Record]
         router,
     )
     return rows
+
+
+async def delete_q_table(conn: asyncpg.Connection, router: str) -> None:
+    await conn.execute("DELETE FROM routing_q_table WHERE router = $1", router)
