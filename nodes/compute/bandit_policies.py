@@ -7,6 +7,11 @@ connection and draw randomness only from the numpy ``Generator`` they are given:
 ``LearningEngine`` keeps one per domain and variant, persists what they learn and merges what
 other processes learned (``load``). Used alone they are plain in-memory bandits.
 
+One decision is a batch of one for the array functions, except for epsilon-greedy and UCB1:
+their rule for a single state is a few float operations, which plain Python does several times
+faster than numpy's per-call overhead allows (tests check both give the same probabilities).
+Statistics are kept as Python lists for the same reason.
+
 Arms: ``add_arm`` starts an arm cold (no pulls); ``remove_arm`` forgets it. ``choose`` may be
 restricted to some of the known arms (unknown ones are added cold), which is how a caller's
 candidate list comes and goes without losing the statistics of an arm left out for a while.
@@ -14,6 +19,7 @@ candidate list comes and goes without losing the statistics of an arm left out f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
@@ -24,13 +30,12 @@ from contracts.model_routing import ModelArmState, ModelBanditSettings, ModelRou
 from nodes.compute.node_bandit_compute import (
     Choices,
     FloatArray,
-    epsilon_greedy,
     lints_diag,
     posterior_means,
-    regret_increment,
     thompson,
-    ucb1,
 )
+
+_UNIFORM_BLOCK = 4096  # uniforms drawn from the Generator at once, used one by one
 
 
 class BanditPolicy:
@@ -49,8 +54,9 @@ class BanditPolicy:
         self._rng = rng
         self._index: dict[str, int] = {}
         self._names: list[str] = []
-        self._pulls: FloatArray = np.zeros(0)
-        self._sums: FloatArray = np.zeros(0)
+        self._pulls: list[float] = []
+        self._sums: list[float] = []
+        self._uniforms: list[float] = []
         for arm in arms:
             self.add_arm(arm)
 
@@ -63,16 +69,15 @@ class BanditPolicy:
         if arm not in self._index:
             self._index[arm] = len(self._names)
             self._names.append(arm)
-            self._pulls = np.append(self._pulls, 0.0)
-            self._sums = np.append(self._sums, 0.0)
+            self._pulls.append(0.0)
+            self._sums.append(0.0)
 
     def remove_arm(self, arm: str) -> None:
         """Forget an arm and its statistics (it starts cold if added again)."""
         i = self._index.pop(arm)
         del self._names[i]
         self._index = {name: j for j, name in enumerate(self._names)}
-        self._pulls = np.delete(self._pulls, i)
-        self._sums = np.delete(self._sums, i)
+        del self._pulls[i], self._sums[i]
 
     def _rows(self, candidates: Sequence[str] | None) -> list[int]:
         if candidates is None:
@@ -90,18 +95,37 @@ class BanditPolicy:
     ) -> tuple[str, float]:
         """The arm to serve among ``candidates`` (default: every arm) and its propensity."""
         rows = self._rows(candidates)
-        choice = self._decide(rows, context)
-        return self._names[rows[int(choice.arms[0])]], float(choice.propensities[0])
+        position, propensity = self._decide(rows, context)
+        return self._names[rows[position]], propensity
 
-    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> Choices:
+    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> tuple[int, float]:
+        """The position in ``rows`` of the arm to serve, and its propensity."""
         raise NotImplementedError
+
+    def _arrays(self, rows: list[int]) -> tuple[FloatArray, FloatArray]:
+        """Pulls and reward sums of ``rows`` as a batch of one, for the array functions."""
+        return np.array([[self._pulls[i] for i in rows]]), np.array([[self._sums[i] for i in rows]])
+
+    def _uniform(self) -> float:
+        if not self._uniforms:
+            self._uniforms = self._rng.random(_UNIFORM_BLOCK).tolist()
+        return self._uniforms.pop()
+
+    def _pick(self, positions: list[int]) -> int:
+        """One of ``positions``, uniformly."""
+        return (
+            positions[int(self._uniform() * len(positions))] if len(positions) > 1 else positions[0]
+        )
 
     def means(self) -> FloatArray:
         """Each arm's posterior mean reward (NaN without pulls), in ``arms`` order."""
-        means: FloatArray = posterior_means(
-            self.policy, self._pulls[None, :], self._sums[None, :], self.settings
-        )[0]
+        pulls, sums = self._arrays(list(range(len(self._names))))
+        means: FloatArray = posterior_means(self.policy, pulls, sums, self.settings)[0]
         return means
+
+    def _estimate(self, i: int) -> float:
+        """Arm ``i``'s posterior mean reward (it has pulls): here the empirical mean."""
+        return self._sums[i] / self._pulls[i]
 
     def best_arm(self, candidates: Sequence[str] | None = None) -> str:
         """The arm with the best posterior mean among ``candidates`` (an arm without pulls only
@@ -117,14 +141,17 @@ class BanditPolicy:
         posterior means just before it)."""
         self.add_arm(arm)
         i = self._index[arm]
-        regret = regret_increment(self.means(), i)
+        regret = 0.0
+        if self._pulls[i]:
+            best = max(self._estimate(j) for j, n in enumerate(self._pulls) if n)
+            regret = best - self._estimate(i)
         self._pulls[i] += 1.0
         self._sums[i] += reward
         return regret
 
     def state(self) -> list[ModelArmState]:
         return [
-            ModelArmState(arm=name, pulls=float(self._pulls[i]), reward_sum=float(self._sums[i]))
+            ModelArmState(arm=name, pulls=self._pulls[i], reward_sum=self._sums[i])
             for i, name in enumerate(self._names)
         ]
 
@@ -146,25 +173,39 @@ class BanditPolicy:
 
 
 class EpsilonGreedyBandit(BanditPolicy):
-    """With probability ``settings.epsilon`` (0.1) a random arm, else the best mean."""
+    """With probability ``settings.epsilon`` (0.1) a random arm, else the best mean (the rule
+    of ``node_bandit_compute.epsilon_greedy`` for one state)."""
 
     policy = EnumRoutingPolicy.EPSILON_GREEDY
 
-    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> Choices:
-        return epsilon_greedy(
-            self._pulls[None, rows], self._sums[None, rows], self.settings.epsilon, self._rng
-        )
+    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> tuple[int, float]:
+        pulls, sums, epsilon = self._pulls, self._sums, self.settings.epsilon
+        means = [sums[i] / pulls[i] if pulls[i] else 0.0 for i in rows]
+        top = max(means)
+        best = [j for j, m in enumerate(means) if m == top]
+        explore = self._uniform() < epsilon
+        position = int(self._uniform() * len(rows)) if explore else self._pick(best)
+        greedy = (1.0 - epsilon) / len(best) if means[position] == top else 0.0
+        return position, epsilon / len(rows) + greedy
 
 
 class UCBBandit(BanditPolicy):
-    """UCB1: each arm once, then the largest upper confidence bound."""
+    """UCB1: each arm once, then the largest upper confidence bound (the rule of
+    ``node_bandit_compute.ucb1`` for one state)."""
 
     policy = EnumRoutingPolicy.UCB1
 
-    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> Choices:
-        return ucb1(
-            self._pulls[None, rows], self._sums[None, rows], self.settings.ucb_alpha, self._rng
-        )
+    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> tuple[int, float]:
+        pulls, sums = self._pulls, self._sums
+        cold = [j for j, i in enumerate(rows) if not pulls[i]]
+        if cold:
+            return self._pick(cold), 1.0 / len(cold)
+        log_total = 2.0 * math.log(max(sum(pulls[i] for i in rows), 1.0))
+        alpha = self.settings.ucb_alpha
+        bounds = [sums[i] / pulls[i] + alpha * math.sqrt(log_total / pulls[i]) for i in rows]
+        top = max(bounds)
+        best = [j for j, b in enumerate(bounds) if b == top]
+        return self._pick(best), 1.0 / len(best)
 
 
 class ThompsonSamplingBandit(BanditPolicy):
@@ -172,8 +213,17 @@ class ThompsonSamplingBandit(BanditPolicy):
 
     policy = EnumRoutingPolicy.THOMPSON
 
-    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> Choices:
-        return thompson(self._pulls[None, rows], self._sums[None, rows], self.settings, self._rng)
+    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> tuple[int, float]:
+        pulls, sums = self._arrays(rows)
+        return _one(thompson(pulls, sums, self.settings, self._rng))
+
+    def _estimate(self, i: int) -> float:
+        pulls, sums = self._arrays([i])
+        return float(posterior_means(self.policy, pulls, sums, self.settings)[0, 0])
+
+
+def _one(choice: Choices) -> tuple[int, float]:
+    return int(choice.arms[0]), float(choice.propensities[0])
 
 
 class LinTSDiagPolicy(BanditPolicy):
@@ -220,10 +270,12 @@ class LinTSDiagPolicy(BanditPolicy):
         self._a = np.delete(self._a, i, axis=0)
         self._b = np.delete(self._b, i, axis=0)
 
-    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> Choices:
+    def _decide(self, rows: list[int], context: ModelRoutingContext | None) -> tuple[int, float]:
         x = self._x(context)
-        return lints_diag(
-            self._a[None, rows], self._b[None, rows], x[None, :], self.settings, self._rng
+        return _one(
+            lints_diag(
+                self._a[None, rows], self._b[None, rows], x[None, :], self.settings, self._rng
+            )
         )
 
     def learn(self, arm: str, reward: float, context: ModelRoutingContext | None = None) -> float:

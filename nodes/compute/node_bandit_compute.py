@@ -168,14 +168,6 @@ def posterior_means(
     return empirical_means(pulls, reward_sums)
 
 
-def regret_increment(means: FloatArray, arm: int) -> float:
-    """What one outcome of ``arm`` adds to its regret_sum: the best posterior mean minus the
-    arm's (0 while the arm, or every arm, has no estimate)."""
-    if np.isnan(means[arm]):
-        return 0.0
-    return float(np.nanmax(means) - means[arm])
-
-
 class NodeBanditCompute:
     def select(
         self, request: ModelBanditSelectInput, rng: np.random.Generator

@@ -165,3 +165,38 @@ def test_the_node_entrypoint_takes_typed_states() -> None:
     )
     choice = NodeBanditCompute().select(request, np.random.default_rng(10))
     assert (choice.arm, choice.propensity) == ("b", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "batch_rule"),
+    [
+        (EpsilonGreedyBandit, lambda n, s, rng: epsilon_greedy(n, s, 0.1, rng)),
+        (UCBBandit, lambda n, s, rng: ucb1(n, s, 1.0, rng)),
+    ],
+)
+def test_one_state_rules_choose_like_the_batch_functions(cls: type, batch_rule: object) -> None:
+    """The policies decide one state in plain Python: same probabilities as the arrays' rule."""
+    # Tied best means; a clear best; cold arms.
+    cases = [
+        ([5.0, 5.0, 3.0], [4.0, 4.0, 1.0]),
+        ([9.0, 3.0, 1.0], [3.0, 2.0, 0.9]),
+        ([2.0, 0.0, 0.0], [1.0, 0.0, 0.0]),
+    ]
+    for pulls, sums in cases:
+        policy = cls(["a", "b", "c"], rng=np.random.default_rng(13))
+        policy.load(
+            ModelArmState(arm=arm, pulls=n, reward_sum=s)
+            for arm, n, s in zip("abc", pulls, sums, strict=True)
+        )
+        picks = [policy.choose() for _ in range(20_000)]
+        index = {"a": 0, "b": 1, "c": 2}
+        chosen = np.array([index[arm] for arm, _ in picks])
+        batch = batch_rule(  # type: ignore[operator]
+            np.tile(pulls, (20_000, 1)), np.tile(sums, (20_000, 1)), np.random.default_rng(14)
+        )
+        expected = _frequencies(batch.arms, 3)
+        _within_binomial_noise(_frequencies(chosen, 3), expected, 20_000)
+        for arm in range(3):  # one propensity per arm for a fixed state, the same on both sides
+            logged = {round(p, 12) for name, p in picks if index[name] == arm}
+            rule = {round(float(p), 12) for p in batch.propensities[batch.arms == arm]}
+            assert logged == rule
