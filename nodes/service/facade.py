@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +48,7 @@ from nodes.effect.ingest_problems import RowLocator
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 from nodes.runtime.runtime import Connection, FeedbackLoopRuntime
 from nodes.service.doctor import DoctorReport, diagnose
+from nodes.service.runtime_client import RuntimeClient
 from nodes.storage import sql_improvements
 from nodes.storage.migrate import Migration, MigrationStatus
 from nodes.storage.migrate import status as migration_status
@@ -57,27 +57,11 @@ from nodes.storage.migrate import upgrade as migrate_upgrade
 Relations = Sequence[EnumLineageRelation] | None
 
 
-class FeedbackLoopService:
+class FeedbackLoopService(RuntimeClient):
     def __init__(self, runtime: FeedbackLoopRuntime | None = None, **runtime_options: Any) -> None:
         """``runtime_options`` go to ``FeedbackLoopRuntime`` (pool, dsn, pool_size, ...)."""
-        self._owns_runtime = runtime is None
-        self.runtime = runtime or FeedbackLoopRuntime(**runtime_options)
+        super().__init__(runtime, **runtime_options)
         self.orchestrator = NodeFeedbackLoopOrchestrator(self.runtime)
-
-    async def __aenter__(self) -> FeedbackLoopService:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._owns_runtime:
-            await self.runtime.close()
 
     # ----------------------------------------------------------------- database
     async def db_upgrade(self) -> list[Migration]:

@@ -35,7 +35,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -60,6 +59,7 @@ from contracts.model_routing import (
 from nodes.compute.bandit_policies import POLICY_CLASSES, BanditPolicy
 from nodes.effect.node_routing_store_effect import NodeRoutingStoreEffect
 from nodes.runtime.runtime import FeedbackLoopRuntime
+from nodes.service.runtime_client import RuntimeClient
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +96,7 @@ class _Domain:
     pending: dict[str, deque[tuple[str, ModelRoutingContext | None]]] = field(default_factory=dict)
 
 
-class LearningEngine:
+class LearningEngine(RuntimeClient):
     """``LearningEngine(runtime)``, ``(pool=...)``, ``(dsn=...)`` or ``()`` as the service;
     ``settings`` chooses policies, intervals and flags. Use ``async with`` or ``close()``: the
     close writes what is still buffered."""
@@ -114,8 +114,7 @@ class LearningEngine:
         for policy in (settings.default_policy, *settings.policies.values()):
             self._check_enabled(policy)
         self.settings = settings
-        self._owns_runtime = runtime is None
-        self.runtime = runtime or FeedbackLoopRuntime(**runtime_options)
+        super().__init__(runtime, **runtime_options)
         self._store = NodeRoutingStoreEffect()
         self._rng = np.random.default_rng(settings.seed)
         self.writer_id = uuid4()
@@ -129,17 +128,6 @@ class LearningEngine:
         self._inflight: ModelRoutingFlush | None = None
         self._flush_lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LearningEngine:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _check_enabled(self, policy: EnumRoutingPolicy) -> None:
         if policy is EnumRoutingPolicy.LINTS and not self.lints_enabled:
@@ -447,5 +435,4 @@ class LearningEngine:
         try:
             await self.flush()
         finally:
-            if self._owns_runtime:
-                await self.runtime.close()
+            await super().close()

@@ -40,6 +40,7 @@ from nodes.compute.node_q_learning_compute import NodeQLearningCompute
 from nodes.compute.node_reward_compute import NodeRewardCompute
 from nodes.effect.node_q_table_store_effect import NodeQTableStoreEffect
 from nodes.runtime.runtime import FeedbackLoopRuntime
+from nodes.service.runtime_client import RuntimeClient
 
 DEFAULT_ACTIONS = ("small", "medium", "large")
 Transition = tuple[str, str, float, str | None]
@@ -55,7 +56,7 @@ class _QTableFile(BaseModel):
     entries: list[ModelQEntry]
 
 
-class QLearningRouter:
+class QLearningRouter(RuntimeClient):
     def __init__(
         self,
         learning_rate: float = 0.1,
@@ -96,13 +97,8 @@ class QLearningRouter:
         self._compute = NodeQLearningCompute()
         self._rewards = NodeRewardCompute()
         self._store = NodeQTableStoreEffect()
-        self._owns_runtime = runtime is None
-        self.runtime = runtime or FeedbackLoopRuntime(**runtime_options)
+        super().__init__(runtime, **runtime_options)
         self._table: dict[str, dict[str, tuple[float, int]]] | None = None
-
-    async def close(self) -> None:
-        if self._owns_runtime:
-            await self.runtime.close()
 
     async def _q(self) -> dict[str, dict[str, tuple[float, int]]]:
         if self._table is None:

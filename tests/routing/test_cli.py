@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import asyncpg
@@ -11,14 +10,7 @@ import pytest
 from contracts.model_routing import ModelLearningSettings
 from nodes import LearningEngine
 from nodes.adapters.cli.main import main
-
-
-async def _cli(dsn: str, capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> str:
-    capsys.readouterr()
-    got = await asyncio.to_thread(main, ["--dsn", dsn, *args])
-    out, err = capsys.readouterr()
-    assert got == code, (out, err)
-    return out if code == 0 else err
+from tests.worker.test_schedule_cli import _cli
 
 
 async def test_routing_commands(

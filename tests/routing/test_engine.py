@@ -43,6 +43,14 @@ async def engine(pool: asyncpg.Pool) -> AsyncIterator[LearningEngine]:
         yield engine
 
 
+async def _learn(
+    engine: LearningEngine, domain: str, rewards: dict[str, float], times: int
+) -> None:
+    for _ in range(times):
+        for arm, reward in rewards.items():
+            await engine.record_outcome(domain, arm, reward)
+
+
 async def _arms(pool: asyncpg.Pool, domain: str) -> dict[str, tuple[int, float]]:
     rows = await pool.fetch(
         "SELECT arm, pulls, reward_sum FROM routing_arms WHERE domain = $1", domain
@@ -88,9 +96,7 @@ async def test_every_decision_is_logged_with_its_propensity(
 async def test_arms_added_and_removed_keep_their_statistics(
     engine: LearningEngine, pool: asyncpg.Pool
 ) -> None:
-    for _ in range(5):
-        await engine.record_outcome("arms", "small", 1.0)
-        await engine.record_outcome("arms", "medium", 0.0)
+    await _learn(engine, "arms", {"small": 1.0, "medium": 0.0}, 5)
     # "large" is new: it starts cold; "small" left out for a while is never served meanwhile.
     served = {await engine.select_model("arms", ["medium", "large"]) for _ in range(100)}
     assert served == {"medium", "large"}
@@ -137,9 +143,7 @@ async def test_other_processes_see_new_state_within_the_refresh_interval(
         LearningEngine(pool=pool, settings=settings) as reader,
     ):
         await reader.select_model("seen", ARMS)  # opened cold, before anything was learned
-        for arm in ARMS:
-            for _ in range(20):
-                await writer.record_outcome("seen", arm, 1.0 if arm == "medium" else 0.0)
+        await _learn(writer, "seen", {"small": 0.0, "medium": 1.0, "large": 0.0}, 20)
         await writer.select_model("seen", ARMS)  # starts the writer's background flusher
 
         async def reader_learned() -> bool:
@@ -151,9 +155,7 @@ async def test_other_processes_see_new_state_within_the_refresh_interval(
 async def test_freeze_serves_the_best_arm_and_stops_learning(
     engine: LearningEngine, pool: asyncpg.Pool
 ) -> None:
-    for _ in range(10):
-        await engine.record_outcome("kill", "small", 0.1)
-        await engine.record_outcome("kill", "large", 0.9)
+    await _learn(engine, "kill", {"small": 0.1, "large": 0.9}, 10)
     assert await engine.freeze("kill") == "large"
     assert {await engine.select_model("kill", ARMS) for _ in range(100)} == {"large"}
     await engine.record_outcome("kill", "small", 1.0)  # ignored while frozen
