@@ -36,7 +36,10 @@ def _optimal_policy() -> dict[str, str]:
     values = dict.fromkeys(MDP, 0.0)
     for _ in range(200):
         values = {s: max(q_star(values, s, a) for a in MDP[s]) for s in MDP}
-    return {s: max(MDP[s], key=lambda a, s=s: q_star(values, s, a)) for s in MDP}
+    policy = {}
+    for state, moves in MDP.items():
+        policy[state] = max(moves, key=lambda action: q_star(values, state, action))
+    return policy
 
 
 async def _greedy(router: QLearningRouter) -> dict[str, str]:
