@@ -13,7 +13,8 @@
   database), p99 select_model latency with the flusher running, time to flush 1,000 arms.
 
 Run: ``python bench/bandits.py`` (about 10 minutes on 2 cores), ``--quick`` for a smoke run,
-``--seeds N`` to set the seed count, ``--only regret|gaussian|lints|engine``.
+``--seeds N`` to set the seed count, ``--only regret|gaussian|lints|engine``, ``--policy
+NAME`` for one policy's regret.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def our_regret(name: str, seeds: int, rounds: int, seed: int = 0) -> FloatArray:
 
 
 def mabwiser_regret(job: tuple[str, int, int]) -> float:
-    """One MABWiser run: the first arm uniformly at random (it must be fitted before it can
-    predict), then predict and partial_fit every round."""
+    """One MABWiser run: predict and partial_fit every round, after a first fit (MABWiser
+    predicts only once fitted): for UCB1 one pull of each arm, textbook UCB1's start (and what
+    ours does by itself: MABWiser's UCB1 scores an arm never fitted 0, so from one random arm
+    it may never try the others); for the others one arm drawn uniformly."""
     from mabwiser.mab import MAB, LearningPolicy
 
     name, seed, rounds = job
@@ -86,10 +89,10 @@ def mabwiser_regret(job: tuple[str, int, int]) -> float:
     }[name]
     rng = np.random.default_rng(10_000 + seed)
     mab = MAB(list(range(P.size)), policy, seed=seed)
-    arm = int(rng.integers(P.size))
-    mab.fit([arm], [float(rng.random() < P[arm])])
-    regret = P.max() - P[arm]
-    for _ in range(rounds - 1):
+    first = list(range(P.size)) if name == "UCB1" else [int(rng.integers(P.size))]
+    mab.fit(first, [float(rng.random() < P[arm]) for arm in first])
+    regret = float(sum(P.max() - P[arm] for arm in first))
+    for _ in range(rounds - len(first)):
         arm = int(mab.predict())
         mab.partial_fit([arm], [float(rng.random() < P[arm])])
         regret += P.max() - P[arm]
@@ -243,7 +246,8 @@ async def engine_figures(decisions: int) -> None:
             f"and {logged:,} logged decisions with propensities in the database)"
         )
         latencies = np.empty(decisions)
-        async with LearningEngine(pool=pool, settings=settings) as engine:
+        busy = settings.model_copy(update={"flush_interval_s": 0.2, "refresh_interval_s": 0.2})
+        async with LearningEngine(pool=pool, settings=busy) as engine:
             for i in range(decisions):
                 begin = time.perf_counter_ns()
                 arm = await engine.select_model("latency", arms)
@@ -253,7 +257,8 @@ async def engine_figures(decisions: int) -> None:
                     await asyncio.sleep(0)
             batches = engine.batches
         print(
-            f"select_model latency with the flusher running ({batches} flushes): p50 "
+            f"select_model latency with the flusher running (every 0.2 s: {batches} flushes "
+            f"and refreshes among the {decisions:,} decisions): p50 "
             f"{np.percentile(latencies, 50) / 1e3:.1f} us, p99 "
             f"{np.percentile(latencies, 99) / 1e3:.1f} us"
         )
@@ -277,11 +282,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few seeds and rounds: a smoke run")
     parser.add_argument("--seeds", type=int, help="seeds per policy (default 200; Thompson 300)")
     parser.add_argument("--only", choices=("regret", "gaussian", "lints", "engine"))
+    parser.add_argument("--policy", choices=list(OURS), help="regret: this policy only")
     parser.add_argument("--workers", type=int, default=2, help="MABWiser processes")
     args = parser.parse_args()
     rounds = 2_000 if args.quick else ROUNDS
     base = args.seeds or (20 if args.quick else 200)
     seeds = {"epsilon-greedy": base, "UCB1": base, "Thompson": args.seeds or base * 3 // 2}
+    if args.policy:
+        seeds = {args.policy: seeds[args.policy]}
     if args.only in (None, "regret"):
         regret_figures(seeds, rounds, args.workers)
     if args.only in (None, "gaussian"):

@@ -122,6 +122,12 @@ class ModelBanditChoice(BaseModel):
     propensity: float = Field(ge=0, le=1, description="NaN when not estimated")
 
 
+def decision_id(writer_id: UUID, number: int) -> str:
+    """A decision's id, as 32 hex digits: the writer's high 64 bits, then the decision's number
+    in that writer (unique without coordination; cheap to make for every decision)."""
+    return f"{writer_id.int >> 64:016x}{number:016x}"
+
+
 class ModelRoutingDecision(BaseModel):
     """One logged decision. ``propensity`` is the probability the deciding policy gave the
     arm; ``policy_share`` the probability that policy was the one deciding (1 without the
@@ -181,20 +187,22 @@ class ModelRoutingDomainState(BaseModel):
     variants: dict[str, list[ModelArmState]] = Field(default_factory=dict)
 
 
-class ModelArmDelta(BaseModel):
-    """What one process learned about one arm since its last flush, under ``epoch``."""
+class ModelArmDeltas(BaseModel):
+    """What one process learned per arm since its last flush, column by column (a flush can
+    carry thousands of arms): row i is arm ``arms[i]`` of ``policies[i]`` in ``domains[i]``,
+    learned under ``epochs[i]``; LinTS rows also carry their per-feature sums (else empty)."""
 
     model_config = _FROZEN
 
-    domain: Name
-    epoch: int = Field(ge=0)
-    policy: str
-    arm: Name
-    pulls: int = Field(ge=0)
-    reward_sum: Finite = 0.0
-    regret_sum: Finite = 0.0
-    lints_a: tuple[Finite, ...] = ()
-    lints_b: tuple[Finite, ...] = ()
+    domains: list[str] = Field(default_factory=list)
+    epochs: list[int] = Field(default_factory=list)
+    policies: list[str] = Field(default_factory=list)
+    arms: list[str] = Field(default_factory=list)
+    pulls: list[int] = Field(default_factory=list)
+    reward_sums: list[float] = Field(default_factory=list)
+    regret_sums: list[float] = Field(default_factory=list)
+    lints_a: list[list[float]] = Field(default_factory=list)
+    lints_b: list[list[float]] = Field(default_factory=list)
 
 
 class ModelDecisionLog(BaseModel):
@@ -202,7 +210,9 @@ class ModelDecisionLog(BaseModel):
 
     model_config = _FROZEN
 
-    decision_ids: list[UUID] = Field(default_factory=list)
+    numbers: list[int] = Field(
+        default_factory=list, description="the writer's decision numbers (``decision_id``)"
+    )
     domains: list[str] = Field(default_factory=list)
     policies: list[str] = Field(default_factory=list)
     arms: list[str] = Field(default_factory=list)
@@ -223,7 +233,7 @@ class ModelRoutingFlush(BaseModel):
     domains: dict[str, EnumRoutingPolicy] = Field(
         default_factory=dict, description="domains to create if new, with their policy"
     )
-    deltas: list[ModelArmDelta] = Field(default_factory=list)
+    deltas: ModelArmDeltas = Field(default_factory=ModelArmDeltas)
     decisions: ModelDecisionLog = Field(default_factory=ModelDecisionLog)
 
 

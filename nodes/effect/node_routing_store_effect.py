@@ -26,6 +26,7 @@ from contracts.model_routing import (
     ModelRoutingFlushed,
     ModelRoutingStats,
     ModelVariantStats,
+    decision_id,
 )
 from nodes.compute.node_bandit_compute import posterior_means
 from nodes.storage import sql_routing
@@ -35,6 +36,7 @@ class NodeRoutingStoreEffect:
     async def flush(
         self, conn: asyncpg.Connection, request: ModelRoutingFlush
     ) -> ModelRoutingFlushed:
+        deltas, log = request.deltas, request.decisions
         async with conn.transaction():
             if not await sql_routing.claim_batch(conn, request.writer_id, request.seq):
                 return ModelRoutingFlushed(
@@ -44,34 +46,38 @@ class NodeRoutingStoreEffect:
                 await sql_routing.ensure_domains(
                     conn, list(request.domains), [p.value for p in request.domains.values()]
                 )
-            names = sorted({d.domain for d in request.deltas})
+            names = sorted(set(deltas.domains))
             epochs = await sql_routing.lock_epochs(conn, names) if names else {}
-            fresh = [d for d in request.deltas if epochs.get(d.domain) == d.epoch]
+            fresh = [
+                i
+                for i, (d, e) in enumerate(zip(deltas.domains, deltas.epochs, strict=True))
+                if epochs.get(d) == e
+            ]
             if fresh:
                 await sql_routing.add_arm_deltas(
                     conn,
-                    [d.domain for d in fresh],
-                    [d.policy for d in fresh],
-                    [d.arm for d in fresh],
-                    [d.pulls for d in fresh],
-                    [d.reward_sum for d in fresh],
-                    [d.regret_sum for d in fresh],
+                    [deltas.domains[i] for i in fresh],
+                    [deltas.policies[i] for i in fresh],
+                    [deltas.arms[i] for i in fresh],
+                    [deltas.pulls[i] for i in fresh],
+                    [deltas.reward_sums[i] for i in fresh],
+                    [deltas.regret_sums[i] for i in fresh],
                 )
             features = [
-                ((d.domain, d.policy, d.arm, i), a, b)
-                for d in fresh
-                for i, (a, b) in enumerate(zip(d.lints_a, d.lints_b, strict=True))
+                ((deltas.domains[i], deltas.policies[i], deltas.arms[i], f), a, b)
+                for i in fresh
+                for f, (a, b) in enumerate(zip(deltas.lints_a[i], deltas.lints_b[i], strict=True))
             ]
             if features:
                 keys, a_sums, b_sums = (list(c) for c in zip(*features, strict=True))
                 await sql_routing.add_lints_deltas(conn, keys, a_sums, b_sums)
-            log = request.decisions
-            if log.decision_ids:
+            if log.numbers:
+                ids = [decision_id(request.writer_id, n) for n in log.numbers]
                 await sql_routing.copy_decisions(
                     conn,
                     list(
                         zip(
-                            log.decision_ids,
+                            ids,
                             log.domains,
                             log.policies,
                             log.arms,
@@ -83,13 +89,12 @@ class NodeRoutingStoreEffect:
                         )
                     ),
                 )
-            await sql_routing.prune_batches(conn, request.writer_id, request.seq)
         return ModelRoutingFlushed(
             seq=request.seq,
             committed=True,
             deltas=len(fresh),
-            stale=len(request.deltas) - len(fresh),
-            decisions=len(log.decision_ids),
+            stale=len(deltas.domains) - len(fresh),
+            decisions=len(log.numbers),
         )
 
     async def load(

@@ -45,7 +45,7 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_routing import EnumRoutingPolicy
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_routing import (
-    ModelArmDelta,
+    ModelArmDeltas,
     ModelArmState,
     ModelDecisionLog,
     ModelLearningSettings,
@@ -55,6 +55,7 @@ from contracts.model_routing import (
     ModelRoutingFlush,
     ModelRoutingFlushed,
     ModelRoutingStats,
+    decision_id,
 )
 from nodes.compute.bandit_policies import POLICY_CLASSES, BanditPolicy
 from nodes.effect.node_routing_store_effect import NodeRoutingStoreEffect
@@ -65,7 +66,6 @@ log = structlog.get_logger(__name__)
 
 FROZEN_POLICY = "frozen"  # the policy name logged for decisions of a frozen domain
 _TRUE = {"1", "true", "yes", "on"}
-_LOW_64 = (1 << 64) - 1
 
 
 def flag(name: str, value: bool | None) -> bool:
@@ -118,7 +118,6 @@ class LearningEngine(RuntimeClient):
         self._store = NodeRoutingStoreEffect()
         self._rng = np.random.default_rng(settings.seed)
         self.writer_id = uuid4()
-        self._id_base = self.writer_id.int & ~_LOW_64  # decision ids: random high half, counter
         self._decisions = 0
         self._seq = 0
         self._domains: dict[str, _Domain] = {}
@@ -164,7 +163,7 @@ class LearningEngine(RuntimeClient):
         """``select_model`` with the whole logged decision."""
         number, arm, policy, propensity, share, at = await self._decide(domain, candidates, context)
         return ModelRoutingDecision(
-            decision_id=UUID(int=self._id_base | number),
+            decision_id=UUID(hex=decision_id(self.writer_id, number)),
             domain=domain,
             policy=policy,
             arm=arm,
@@ -353,28 +352,27 @@ class LearningEngine(RuntimeClient):
             return None
         deltas, decisions = self._deltas, self._log
         self._deltas, self._log = {}, []
+        keys = list(deltas)
+        learned = list(deltas.values())
         columns: list[tuple[Any, ...]] = list(zip(*decisions, strict=True)) or [()] * 8
         numbers, domains, policies, arms, propensities, shares, contexts, times = columns
         batch = ModelRoutingFlush(
             writer_id=self.writer_id,
             seq=self._seq,
             domains=self._new_domains,
-            deltas=[
-                ModelArmDelta(
-                    domain=domain,
-                    epoch=epoch,
-                    policy=policy,
-                    arm=arm,
-                    pulls=d.pulls,
-                    reward_sum=d.reward_sum,
-                    regret_sum=d.regret_sum,
-                    lints_a=() if d.lints_a is None else tuple(d.lints_a.tolist()),
-                    lints_b=() if d.lints_b is None else tuple(d.lints_b.tolist()),
-                )
-                for (domain, epoch, policy, arm), d in deltas.items()
-            ],
+            deltas=ModelArmDeltas(
+                domains=[k[0] for k in keys],
+                epochs=[k[1] for k in keys],
+                policies=[k[2] for k in keys],
+                arms=[k[3] for k in keys],
+                pulls=[d.pulls for d in learned],
+                reward_sums=[d.reward_sum for d in learned],
+                regret_sums=[d.regret_sum for d in learned],
+                lints_a=[[] if d.lints_a is None else d.lints_a.tolist() for d in learned],
+                lints_b=[[] if d.lints_b is None else d.lints_b.tolist() for d in learned],
+            ),
             decisions=ModelDecisionLog(
-                decision_ids=[UUID(int=self._id_base | n) for n in numbers],
+                numbers=list(numbers),
                 domains=list(domains),
                 policies=list(policies),
                 arms=list(arms),

@@ -22,29 +22,26 @@ _DECISION_COLUMNS = (
 )
 _BATCH_RETENTION = "1 day"
 
-DecisionRow = tuple[UUID, str, str, str, float, float, list[float] | None, datetime]
+DecisionRow = tuple[str, str, str, str, float, float, list[float] | None, datetime]
 
 
 async def claim_batch(conn: asyncpg.Connection, writer_id: UUID, seq: int) -> bool:
     """Record (writer, seq) in the caller's transaction; False when it is already there, i.e.
-    that batch committed before (a retry after an unknown outcome)."""
+    that batch committed before (a retry after an unknown outcome). The same statement prunes
+    the writer's earlier keys (it never retries them) and anybody's older than a day."""
     claimed = await conn.fetchval(
-        "INSERT INTO routing_flushes (writer_id, seq) VALUES ($1, $2) "
-        "ON CONFLICT DO NOTHING RETURNING true",
+        f"""
+        WITH pruned AS (
+            DELETE FROM routing_flushes WHERE (writer_id = $1 AND seq < $2)
+                OR flushed_at < now() - interval '{_BATCH_RETENTION}'
+        )
+        INSERT INTO routing_flushes (writer_id, seq) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING RETURNING true
+        """,
         writer_id,
         seq,
     )
     return claimed is True
-
-
-async def prune_batches(conn: asyncpg.Connection, writer_id: UUID, seq: int) -> None:
-    """The writer's earlier keys (it never retries them) and anybody's older than a day."""
-    await conn.execute(
-        "DELETE FROM routing_flushes WHERE (writer_id = $1 AND seq < $2) "
-        f"OR flushed_at < now() - interval '{_BATCH_RETENTION}'",
-        writer_id,
-        seq,
-    )
 
 
 async def ensure_domains(conn: asyncpg.Connection, domains: list[str], policies: list[str]) -> None:
@@ -76,12 +73,29 @@ async def add_arm_deltas(
     reward_sums: list[float],
     regret_sums: list[float],
 ) -> None:
-    """Add each delta to its arm's row (created at zero): additive, never read-modify-write."""
+    """Add each delta to its arm's row, never read-modify-write: existing rows by one UPDATE
+    (cheaper than an upsert's speculative insertion), new ones inserted at the delta (a row
+    another writer inserts meanwhile is added to, by the conflict clause)."""
     await conn.execute(
         """
+        WITH v AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
+                                 $5::float8[], $6::float8[])
+                AS v (domain, policy, arm, pulls, reward_sum, regret_sum)
+        ), updated AS (
+            UPDATE routing_arms AS a SET
+                pulls = a.pulls + v.pulls,
+                reward_sum = a.reward_sum + v.reward_sum,
+                regret_sum = a.regret_sum + v.regret_sum,
+                updated_at = now()
+            FROM v WHERE a.domain = v.domain AND a.policy = v.policy AND a.arm = v.arm
+            RETURNING a.domain, a.policy, a.arm
+        )
         INSERT INTO routing_arms AS a (domain, policy, arm, pulls, reward_sum, regret_sum)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
-                             $5::float8[], $6::float8[])
+        SELECT v.* FROM v WHERE NOT EXISTS (
+            SELECT 1 FROM updated u
+            WHERE u.domain = v.domain AND u.policy = v.policy AND u.arm = v.arm
+        )
         ON CONFLICT (domain, policy, arm) DO UPDATE SET
             pulls = a.pulls + EXCLUDED.pulls,
             reward_sum = a.reward_sum + EXCLUDED.reward_sum,
