@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from contracts.enum_routing import EnumRoutingPolicy
+from contracts.enum_routing import EnumRewardKind, EnumRoutingPolicy
 from contracts.model_routing import ModelArmState, ModelBanditSettings, ModelRoutingContext
 from nodes.compute.node_bandit_compute import (
     Choices,
@@ -220,6 +220,14 @@ class ThompsonSamplingBandit(BanditPolicy):
     def _estimate(self, i: int) -> float:
         pulls, sums = self._arrays([i])
         return float(posterior_means(self.policy, pulls, sums, self.settings)[0, 0])
+
+    def learn(self, arm: str, reward: float, context: ModelRoutingContext | None = None) -> float:
+        if self.settings.reward_kind is EnumRewardKind.BINARY and not 0.0 <= reward <= 1.0:
+            raise ValueError(
+                f"thompson: a binary reward must be in [0, 1], got {reward} "
+                "(reward_kind='continuous' takes any finite value)"
+            )
+        return super().learn(arm, reward, context)
 
 
 def _one(choice: Choices) -> tuple[int, float]:

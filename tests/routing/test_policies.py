@@ -200,3 +200,17 @@ def test_one_state_rules_choose_like_the_batch_functions(cls: type, batch_rule: 
             logged = {round(p, 12) for name, p in picks if index[name] == arm}
             rule = {round(float(p), 12) for p in batch.propensities[batch.arms == arm]}
             assert logged == rule
+
+
+async def test_binary_thompson_refuses_a_reward_outside_0_1() -> None:
+    policy = ThompsonSamplingBandit(["a"], rng=np.random.default_rng(15))
+    with pytest.raises(ValueError, match=r"binary reward must be in \[0, 1\], got 1.5"):
+        await policy.update_reward("a", 1.5)
+    assert policy.state()[0].pulls == 0  # nothing learned from it
+    continuous = ThompsonSamplingBandit(
+        ["a"],
+        rng=np.random.default_rng(15),
+        settings=ModelBanditSettings(reward_kind=EnumRewardKind.CONTINUOUS),
+    )
+    await continuous.update_reward("a", 1.5)
+    assert continuous.state()[0].reward_sum == 1.5
