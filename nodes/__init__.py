@@ -4,6 +4,7 @@ The public face: ``FeedbackLoopService`` (every job) and ``NodeFeedbackLoopOrche
 original entry point); the node classes for those who compose their own.
 """
 
+from contracts.enum_routing import EnumRewardKind, EnumRoutingPolicy
 from contracts.model_routing import (
     ModelBanditSettings,
     ModelLearningSettings,
@@ -28,6 +29,8 @@ from nodes.service.learning_engine import LearningEngine
 from nodes.service.q_learning_router import QLearningRouter
 
 __all__ = [
+    "EnumRewardKind",
+    "EnumRoutingPolicy",
     "EpsilonGreedyBandit",
     "FeedbackLoopRuntime",
     "FeedbackLoopService",

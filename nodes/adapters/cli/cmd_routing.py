@@ -41,7 +41,9 @@ def register(commands: Any) -> None:
     actions = cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, text in _ACTIONS.items():
         action = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        action.add_argument("domain", type=DOMAIN, metavar="DOMAIN")
+        action.add_argument(
+            "domain", type=DOMAIN, metavar="DOMAIN", help="the domain, as select_model names it"
+        )
         if name == "stats":
             action.add_argument("--json", action="store_true", help="print JSON")
         action.set_defaults(handler=_run)
