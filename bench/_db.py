@@ -11,7 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -46,35 +46,51 @@ async def _admin_dsn() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
+async def _fresh_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A new database on the server, migrated, dropped at the end."""
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            dsn = with_database(admin_dsn, name)
+            pool = await create_pool(dsn, max_size=1)
+            try:
+                await upgrade(pool)
+            finally:
+                await pool.close()
+            yield dsn
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
 async def bench_database() -> AsyncIterator[str]:
     """The DSN of a fresh, migrated database of its own, dropped at the end (for benchmarks
     that drive the command line, which opens its own connections)."""
     configure_logging(json_output=True, level="WARNING")
-    async with _admin_dsn() as admin_dsn:
-        name = f"bench_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                dsn = with_database(admin_dsn, name)
-                pool = await create_pool(dsn, max_size=1)
-                try:
-                    await upgrade(pool)
-                finally:
-                    await pool.close()
-                yield dsn
-            finally:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with _admin_dsn() as admin_dsn, _fresh_database(admin_dsn) as dsn:
+        yield dsn
+
+
+@asynccontextmanager
+async def bench_pools(count: int, max_size: int = 10) -> AsyncIterator[list[asyncpg.Pool]]:
+    """Pools on ``count`` fresh, migrated databases of one server (side-by-side figures)."""
+    configure_logging(json_output=True, level="WARNING")
+    async with _admin_dsn() as admin_dsn, AsyncExitStack() as stack:
+        pools = []
+        for _ in range(count):
+            dsn = await stack.enter_async_context(_fresh_database(admin_dsn))
+            pool = await create_pool(dsn, max_size=max_size)
+            stack.push_async_callback(pool.close)
+            pools.append(pool)
+        yield pools
 
 
 @asynccontextmanager
 async def bench_pool(max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
     """A pool on a fresh, migrated database of its own."""
-    async with bench_database() as dsn:
-        pool = await create_pool(dsn, max_size=max_size)
-        try:
-            yield pool
-        finally:
-            await pool.close()
+    async with bench_pools(1, max_size) as (pool,):
+        yield pool

@@ -20,7 +20,8 @@ An end-to-end mode sends the first patterns of each class through PostgreSQL and
 run with ``as_of``) and counts how many reach the same decision at the same look as in process.
 
 Run: python bench/decisions.py [--seed N] [--patterns-scale F] [--workers 2]
-                               [--e2e-patterns 20] [--only process|e2e] [--routing fixed]
+                               [--e2e-patterns 20] [--e2e-raw] [--only process|e2e]
+                               [--routing fixed]
 """
 
 from __future__ import annotations
@@ -1044,9 +1045,11 @@ async def run_end_to_end(
     looks: int = LOOKS,
     routing: Routing = "fixed",
     concurrency: int = 8,
+    read_buckets: bool = True,
 ) -> dict[tuple[str, int], tuple[str, int]]:
     """Each (class key, index) through PostgreSQL and the service; returns its (decision,
-    look): the first look whose run left the improvement out of testing."""
+    look): the first look whose run left the improvement out of testing. ``read_buckets``:
+    the loop's statistics from the execution buckets (the default), else from raw rows."""
     patterns = {
         (key, index): simulate(SCENARIO[key], index, seed, looks=looks, routing=routing)
         for key, index in tasks
@@ -1055,7 +1058,8 @@ async def run_end_to_end(
     done: dict[tuple[str, int], tuple[str, int]] = {}
     async with (
         bench_pool(max_size=concurrency + 2) as pool,
-        FeedbackLoopService(pool=pool) as service,  # releases assign()'s listener connection
+        # Closing the service releases assign()'s listener connection.
+        FeedbackLoopService(pool=pool, read_buckets=read_buckets) as service,
     ):
         ids: dict[str, tuple[str, int]] = {}
         keys: dict[str, _UnitKeys] = {}
@@ -1226,6 +1230,12 @@ def main() -> None:
         help="per class, through PostgreSQL and assign() (default 20); 0: skip",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="e2e run_many concurrency")
+    parser.add_argument(
+        "--e2e-raw",
+        action="store_true",
+        help="run the e2e seeds again with statistics from raw rows instead of buckets, and "
+        "compare the two runs' decisions",
+    )
     parser.add_argument("--only", choices=("process", "e2e"))
     args = parser.parse_args()
     if args.patterns_scale <= 0 or args.looks < 1:
@@ -1291,6 +1301,29 @@ def main() -> None:
         for line in e2e_report(e2e, outcomes):
             print(line, flush=True)
         print(timing, flush=True)
+        if args.e2e_raw:
+            raw, timing = _timed(
+                "wall time e2e, raw rows",
+                lambda: asyncio.run(
+                    run_end_to_end(
+                        e2e_tasks,
+                        args.seed,
+                        looks=args.looks,
+                        routing=routing,
+                        concurrency=args.concurrency,
+                        read_buckets=False,
+                    )
+                ),
+            )
+            differ = sorted(t for t in e2e_tasks if e2e[t] != raw[t])
+            print(
+                f"e2e buckets vs raw rows: {len(e2e_tasks) - len(differ)} of {len(e2e_tasks)} "
+                "same decision at the same look",
+                flush=True,
+            )
+            for task in differ:
+                print(f"  {task}: buckets {e2e[task]}, raw rows {raw[task]}", flush=True)
+            print(timing, flush=True)
     print(f"wall time total: {time.perf_counter() - started:.1f} s", flush=True)
 
 

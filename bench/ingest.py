@@ -4,9 +4,12 @@ Each repeat times, side by side in one run on one server:
   ours:      ``FeedbackLoopService.ingest_file`` of a JSONL export of N rows (read, parse,
              validate every row, the registry check, COPY in one transaction);
   reference: a binary COPY of the same rows as prepared tuples (no parsing, no validation)
-             into a fresh table with identical DDL (``LIKE hook_executions INCLUDING ALL``:
-             the same constraints and indexes), in one transaction.
-Both tables are emptied before each repeat; the two are interleaved (ours, reference, ours,
+             into ``hook_executions`` of a second fresh database on the same server, migrated
+             like the first: identical DDL (the day partitions, constraints, indexes, and
+             the trigger that fills ``execution_ids`` and the hour buckets), in one
+             transaction.
+Both windows end when the transaction has committed, so the rows are also in their buckets.
+Both databases are emptied before each repeat; the two are interleaved (ours, reference, ours,
 ...) so a drift of the shared machine hits both. One figure per line, medians of --repeats:
 
     ours: 120,000 rows/s (JSONL file, validated; median of 5)
@@ -34,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench._db import bench_pool
+from bench._db import bench_pools
 from nodes.effect.node_execution_ingest_effect import validate_execution_rows
 from nodes.service import FeedbackLoopService
 from nodes.storage.sql_executions import EXECUTION_COLUMNS
 
 PATTERN = "api_debug"
-REFERENCE_TABLE = "hook_executions_reference"
+_EMPTY = "TRUNCATE hook_executions, execution_ids, execution_buckets"
 
 
 def execution_rows(n: int, *, seed: int) -> list[dict[str, Any]]:
@@ -75,28 +78,31 @@ async def main(n: int, repeats: int) -> None:
     path = Path(tempfile.mkdtemp(prefix="feedback-loop-ingest-")) / "runs.jsonl"
     write_jsonl(path, rows)
     prepared = validate_execution_rows(rows)
-    async with bench_pool() as pool:
+    async with bench_pools(2) as (pool, reference_pool):
         service = FeedbackLoopService(pool=pool)
         await service.register(PATTERN, {"timeout_ms": 100})
-        await pool.execute(f"CREATE TABLE {REFERENCE_TABLE} (LIKE hook_executions INCLUDING ALL)")
         ours, reference = [], []
         for _ in range(repeats):
-            await pool.execute(f"TRUNCATE hook_executions, {REFERENCE_TABLE}")
+            await pool.execute(_EMPTY)
+            await reference_pool.execute(_EMPTY)
             started = time.perf_counter()
             result = await service.ingest_file(path)
             ours.append(time.perf_counter() - started)
             assert result.inserted == n, result
 
-            async with pool.acquire() as conn:
+            async with reference_pool.acquire() as conn:
                 started = time.perf_counter()
                 async with conn.transaction():
                     await conn.copy_records_to_table(
-                        REFERENCE_TABLE, records=prepared, columns=EXECUTION_COLUMNS
+                        "hook_executions", records=prepared, columns=EXECUTION_COLUMNS
                     )
                 reference.append(time.perf_counter() - started)
-        stored = await pool.fetchval("SELECT count(*) FROM hook_executions")
-        copied = await pool.fetchval(f"SELECT count(*) FROM {REFERENCE_TABLE}")
-    assert stored == copied == n, (stored, copied)
+        counts = (
+            "SELECT (SELECT count(*) FROM hook_executions), (SELECT sum(n) FROM execution_buckets)"
+        )
+        stored = tuple(await pool.fetchrow(counts))
+        copied = tuple(await reference_pool.fetchrow(counts))
+    assert stored == copied == (n, n), (stored, copied)
     ours_rate = n / statistics.median(ours)
     reference_rate = n / statistics.median(reference)
     print(f"ours: {ours_rate:,.0f} rows/s (JSONL file, validated; median of {repeats})")

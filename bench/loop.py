@@ -1,9 +1,13 @@
 """Full loop runs on PostgreSQL: (a) one pattern, 1,000 executions over two arms, median ms;
-(b) 1,000 patterns x 1,000 executions through ``run_many``, total seconds.
+(b) 1,000 patterns x 1,000 executions through ``run_many``, total seconds; (c) run (a) in two
+databases side by side, one with --history rows (default 5 million) of the pattern's older
+executions (the 29 days before them), interleaved: the ratio of the medians shows what history
+costs a run (statistics read from buckets: target <= 1.1).
 
 Setup (registering, creating each pattern's candidate, ingesting by COPY) is not timed. The
 arms are equal in truth, so every timed run does the same work: collect, analyze, generate
-(no free slot), validate, record the look, track. Run: python bench/loop.py [--patterns N]
+(no free slot), validate, record the look, track.
+Run: python bench/loop.py [--patterns N] [--only a|b|c] [--history ROWS]
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._db import bench_pool
+from bench._db import bench_pool, bench_pools
 from contracts.model_feedback_loop_input import ModelFeedbackLoopInput
 from nodes.service import FeedbackLoopService
 from nodes.simulation.simulator import PatternTruth, ProductionSimulator
@@ -95,6 +99,50 @@ async def single(repeats: int) -> str:
     )
 
 
+# The pattern's older executions, made by the server (a client would spend minutes sending
+# them): $2 rows spread over the 29 days before $1, on the active version.
+_HISTORY = """
+INSERT INTO hook_executions (execution_id, pattern_id, version_id, started_at, duration_ms,
+                             status, quality_results, cost_usd)
+SELECT gen_random_uuid(), $3, $3 || '@1.0.0',
+       $1::timestamptz - make_interval(secs => 29 * 86400 * (i + 0.5) / $2),
+       exp(ln(300) + 0.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())),
+       CASE WHEN random() < 0.01 THEN 'error' ELSE 'success' END,
+       jsonb_build_object('score', 0.85), 0.001
+FROM generate_series($4::bigint, $5::bigint - 1) AS i
+"""
+_HISTORY_BATCH = 500_000
+
+
+async def history(rows: int, repeats: int) -> str:
+    async with bench_pools(2) as (empty_pool, full_pool):
+        as_of = datetime.now(UTC)
+        services = [FeedbackLoopService(pool=p) for p in (empty_pool, full_pool)]
+        for service in services:
+            await _prepare(service, ["bench_single"], 1000, as_of)
+        before = as_of - timedelta(hours=3)
+        for start in range(0, rows, _HISTORY_BATCH):
+            await full_pool.execute(
+                _HISTORY, before, rows, "bench_single", start, min(start + _HISTORY_BATCH, rows)
+            )
+        await full_pool.execute("ANALYZE")
+        await empty_pool.execute("ANALYZE")
+        timings: list[list[float]] = [[], []]
+        contract = ModelFeedbackLoopInput(pattern_id="bench_single", as_of=as_of)
+        for _ in range(repeats):
+            for service, series in zip(services, timings, strict=True):
+                started = time.perf_counter()
+                result = await service.run(contract)
+                series.append((time.perf_counter() - started) * 1000)
+                assert result.success, result.error
+        stored = await full_pool.fetchval("SELECT count(*) FROM hook_executions")
+    empty, full = (statistics.median(t) for t in timings)
+    return (
+        f"loop (c) 1 pattern, {stored:,} rows stored vs 2,040: median {full:.1f} ms vs "
+        f"{empty:.1f} ms over {repeats} interleaved runs each, ratio {full / empty:.2f}"
+    )
+
+
 async def many(patterns: int, executions: int, concurrency: int) -> str:
     async with bench_pool(max_size=concurrency + 2) as pool:
         service = FeedbackLoopService(pool=pool)
@@ -119,9 +167,12 @@ if __name__ == "__main__":
     parser.add_argument("--executions", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--only", choices=("a", "b"))
+    parser.add_argument("--history", type=int, default=5_000_000)
+    parser.add_argument("--only", choices=("a", "b", "c"))
     args = parser.parse_args()
-    if args.only != "b":
+    if args.only in (None, "a"):
         print(asyncio.run(single(args.repeats)))
-    if args.only != "a":
+    if args.only in (None, "b"):
         print(asyncio.run(many(args.patterns, args.executions, args.concurrency)))
+    if args.only in (None, "c"):
+        print(asyncio.run(history(args.history, args.repeats)))

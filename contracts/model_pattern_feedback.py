@@ -22,6 +22,29 @@ statistics (``percentile_disc``: the first value at or past the fraction). Alway
 on the 95th percentile are order statistics whose ranks depend on n; reading them off this grid,
 rounded outwards, keeps the SQL independent of the decision's significance level."""
 
+BUCKET_SUMS: tuple[str, ...] = (
+    "n",
+    "successes",
+    "timeouts",
+    "duration_sum",
+    "duration_sq",
+    "log_duration_sum",
+    "log_duration_sq",
+    "quality_n",
+    "quality_sum",
+    "quality_sq",
+    "rating_n",
+    "rating_sum",
+    "rating_sq",
+    "cost_n",
+    "cost_sum",
+    "cost_sq",
+    "reward_sum",
+    "reward_sq",
+)
+"""The columns of an ``execution_buckets`` row that add up across buckets: counts, sums and
+sums of squares, from which an arm's means and variances follow."""
+
 
 class ModelArmStats(BaseModel):
     """Summary statistics of one version's executions, aggregated in SQL (no rows shipped)."""
@@ -51,7 +74,14 @@ class ModelArmStats(BaseModel):
     reward_mean: float = Field(default=0.0, ge=0, le=1, description="composite reward, mean")
     reward_var: float = Field(default=0.0, ge=0)
     duration_tail: tuple[float, ...] = Field(
-        default=(), description="duration order statistics at TAIL_FRACTIONS (experiments only)"
+        default=(),
+        description="duration order statistics at TAIL_FRACTIONS (experiments only); read "
+        "from buckets, a value at or below each",
+    )
+    duration_tail_upper: tuple[float, ...] = Field(
+        default=(),
+        description="read from buckets: a value at or above each order statistic of "
+        "duration_tail (its histogram bin's upper edge); empty when duration_tail is exact",
     )
     top_errors: list[ModelErrorCount] = Field(default_factory=list)
 

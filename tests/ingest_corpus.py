@@ -14,6 +14,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nodes.effect.execution_file_reader import CSV_SCHEMA
@@ -34,11 +35,15 @@ class BadFile:
     line: str
 
 
+YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+"""The good rows' day: inside the retention horizon whenever the tests run."""
+
+
 def good_row(i: int) -> dict[str, Any]:
     return {
         "execution_id": str(uuid.UUID(int=0xC0FFEE_0000 + i)),
         "pattern_id": "api_debug",
-        "started_at": f"2026-11-01T10:{i % 60:02d}:00+00:00",
+        "started_at": f"{YESTERDAY}T10:{i % 60:02d}:00+00:00",
         "duration_ms": 120.5 + i,
         "status": "success",
         "quality_results": {"score": 0.9},
@@ -197,7 +202,7 @@ CASES: list[Case] = [
         "missing_column.csv",
         lambda: (
             b"execution_id,pattern_id,started_at,status\n"
-            + f"{uuid.uuid4()},api_debug,2026-11-01T10:00:00+00:00,success\n".encode()
+            + f"{uuid.uuid4()},api_debug,{YESTERDAY}T10:00:00+00:00,success\n".encode()
         ),
         "missing_column.csv:1: missing column(s) duration_ms",
     ),
@@ -268,6 +273,13 @@ CASES: list[Case] = [
         "year2999.csv",
         lambda: _csv(_csv_with(started_at="2999-01-01T00:00:00+00:00")),
         f"year2999.csv:3: started_at: 2999-01-01T00:00:00+00:00 {_OUTSIDE}",
+    ),
+    (
+        "timestamps",
+        "older_than_kept.jsonl",
+        lambda: _jsonl(_with(started_at="2020-01-01T00:00:00+00:00")),
+        "older_than_kept.jsonl:2: started_at: 2020-01-01T00:00:00+00:00 is older than the "
+        "database keeps (executions are kept 30 days; feedback-loop db retention)",
     ),
     (
         "timestamps",

@@ -114,7 +114,7 @@ async def test_a_signal_mid_run_abandons_its_attempt(
     async def collecting() -> bool:
         waiting = await pool.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-            "AND wait_event_type = 'Lock' AND query ILIKE '%FROM hook_executions%'",
+            "AND wait_event_type = 'Lock' AND query ILIKE '%execution%'",
             APP,
         )
         running = await pool.fetchval("SELECT count(*) FROM loop_runs WHERE status = 'running'")

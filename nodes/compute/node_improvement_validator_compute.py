@@ -240,9 +240,15 @@ def _tail_value(arm: ModelArmStats, rank: int, *, up: bool) -> float | None:
     fractions = np.asarray(TAIL_FRACTIONS)
     if up:
         ok = np.flatnonzero(np.ceil(fractions * arm.n - 1e-9) >= rank)
-        return arm.duration_tail[int(ok[0])] if ok.size else None
+        return _upper_tail(arm)[int(ok[0])] if ok.size else None
     ok = np.flatnonzero(np.ceil(fractions * arm.n + 1e-9) <= rank)
     return arm.duration_tail[int(ok[-1])] if ok.size else None
+
+
+def _upper_tail(arm: ModelArmStats) -> tuple[float, ...]:
+    """Values at or above the tail's order statistics: the tail itself when it is exact (raw
+    rows), its bins' upper edges when it was read from buckets."""
+    return arm.duration_tail_upper or arm.duration_tail
 
 
 def _check_tail(
@@ -303,8 +309,8 @@ def _tail_needed(
     def quantile(tail: tuple[float, ...], f: np.ndarray) -> np.ndarray:
         return np.asarray(np.interp(f, fractions, np.asarray(tail)), dtype=np.float64)
 
-    c_low, c_high = quantile(tails[0], low_f), quantile(tails[0], high_f)
-    t_low, t_high = quantile(tails[1], low_f), quantile(tails[1], high_f)
+    c_low, c_high = quantile(tails[0], low_f), quantile(_upper_tail(control), high_f)
+    t_low, t_high = quantile(tails[1], low_f), quantile(_upper_tail(candidate), high_f)
     with np.errstate(divide="ignore", invalid="ignore"):
         shown_within = t_high / c_low - 1.0 < margin
         shown_beyond = t_low / c_high - 1.0 > margin

@@ -1,8 +1,18 @@
-"""Collect: the pattern's versions and its executions' statistics, aggregated in SQL."""
+"""Collect: the pattern's versions and its executions' statistics, aggregated in SQL.
+
+Statistics are read from the hour buckets the database keeps (plus the raw rows of the partial
+hours at a span's ends), so a look costs the same with a day of history or a month. They are
+read from raw rows instead when a bucket cannot serve: its reward sums were made with another
+reward than the objective's now (they are rebuilt when the objective changes; a database
+upgraded from before buckets has none until then), or ``read_buckets`` is off. Means and
+variances are the same either way (up to float rounding); durations' order statistics from
+buckets are known to within their 1 % bin, and bounds on them are read outwards.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -17,12 +27,64 @@ from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_pattern_version import ModelPatternVersion
 from contracts.model_reward import ModelRewardConfig
 from contracts.model_traffic_allocation import ModelTrafficAllocation
+from contracts.model_trend import ModelTrend, ModelTrendInput, ModelTrendPoint
+from nodes.compute.bucket_stats import arm_from_buckets
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
-from nodes.storage import sql_executions, sql_exposures, sql_improvements
+from nodes.storage import sql_buckets, sql_executions, sql_exposures, sql_improvements
 from nodes.storage.sql_exposures import EXPOSURE_BUCKET_S
 
 TOP_ERRORS = 5
+_TICK = timedelta(microseconds=1)
+"""timestamptz's resolution: ``<= end`` is ``< end + _TICK``."""
+
+
+def _arm_of(grouped: dict[str, list[asyncpg.Record]], version_id: str) -> ModelArmStats:
+    """An experiment's arm from its parts (none: no executions yet)."""
+    parts = grouped.get(version_id)
+    if not parts:
+        return ModelArmStats(version_id=version_id, n=0, successes=0)
+    return arm_from_buckets(version_id, parts, [], tail=True)
+
+
+def _floor(at: datetime, period: timedelta) -> datetime:
+    """The start of the UTC hour or day ``at`` lies in."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + (at - epoch) // period * period
+
+
+def _trend_point(
+    at: datetime, version_id: str, rows: list[asyncpg.Record], reward: ModelRewardConfig
+) -> ModelTrendPoint:
+    rewarded = all(
+        r["reward_sum"] is not None and sql_buckets.reward_params_match(r, reward) for r in rows
+    )
+    parts = [r if rewarded else {**r, "reward_sum": 0.0, "reward_sq": 0.0} for r in rows]
+    arm = arm_from_buckets(version_id, parts, [], tail=False)
+    return ModelTrendPoint(
+        start=at,
+        version_id=version_id,
+        n=arm.n,
+        success_rate=arm.success_rate,
+        duration_mean=arm.duration_mean,
+        duration_p50=arm.duration_p50,
+        duration_p95=arm.duration_p95,
+        duration_p99=arm.duration_p99,
+        reward_mean=arm.reward_mean if rewarded else None,
+    )
+
+
+def _by_version(
+    parts: list[asyncpg.Record], reward: ModelRewardConfig, unversioned_as: str
+) -> dict[str, list[asyncpg.Record]] | None:
+    """The parts per version ('' read as ``unversioned_as``); None when a part's reward sums
+    were not made with ``reward`` (the caller then reads raw rows)."""
+    grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for part in parts:
+        if part["reward_sum"] is None or not sql_buckets.reward_params_match(part, reward):
+            return None
+        grouped[part["version_id"] or unversioned_as].append(part)
+    return grouped
 
 
 def _arm(
@@ -66,9 +128,13 @@ class NodeExecutionCollectorEffect:
         self,
         lineage_store: NodeLineageStoreEffect,
         objectives: NodeObjectiveStoreEffect | None = None,
+        *,
+        read_buckets: bool = True,
     ) -> None:
+        """``read_buckets=False`` reads every statistic from raw rows (to compare the two)."""
         self._versions = lineage_store
         self._objectives = objectives or NodeObjectiveStoreEffect()
+        self._read_buckets = read_buckets
 
     async def collect(
         self, conn: asyncpg.Connection, contract: ModelCollectInput
@@ -86,17 +152,9 @@ class NodeExecutionCollectorEffect:
         end = contract.as_of or await sql_executions.fetch_now(conn)
         objective = self._objectives.from_stored(contract.pattern_id, stored_objective)
         reward = objective.reward
-        stats_rows = await sql_executions.window_stats(
+        window = await self._window(
             conn, contract.pattern_id, active.version_id, end, contract.time_window_days, reward
         )
-        window = [
-            _arm(
-                r,
-                r["version_id"],
-                [ModelErrorCount(message=m, count=n) for m, n in r["errors"][:TOP_ERRORS]],
-            )
-            for r in stats_rows
-        ]
         improvements = await sql_improvements.open_experiments(conn, contract.pattern_id)
         experiments = await self._experiments(
             conn, contract.pattern_id, active.version_id, versions, improvements, end, reward
@@ -113,6 +171,94 @@ class NodeExecutionCollectorEffect:
             watches=await self._watches(
                 conn, contract.pattern_id, active, versions, improvements, end, reward
             ),
+        )
+
+    async def trend(self, conn: asyncpg.Connection, request: ModelTrendInput) -> ModelTrend:
+        """Per period (UTC hours or days) and version, oldest first, from the buckets alone."""
+        now = await sql_executions.fetch_now(conn)
+        versions, objective = await self._versions.list_versions_with_objective(
+            conn, request.pattern_id
+        )
+        if not versions:
+            raise ModelOnexError(
+                EnumErrorCode.NOT_FOUND, f"no pattern {request.pattern_id!r}: register it first"
+            )
+        reward = self._objectives.from_stored(request.pattern_id, objective).reward
+        period = timedelta(hours=1) if request.by == "hour" else timedelta(days=1)
+        start = _floor(now - request.days * period, period)
+        periods: dict[tuple[datetime, str], list[asyncpg.Record]] = defaultdict(list)
+        for row in await sql_buckets.trend_buckets(conn, request.pattern_id, start, now):
+            periods[_floor(row["bucket_start"], period), row["version_id"]].append(row)
+        return ModelTrend(
+            pattern_id=request.pattern_id,
+            by=request.by,
+            points=[_trend_point(at, vid, rows, reward) for (at, vid), rows in periods.items()],
+        )
+
+    async def _window(
+        self,
+        conn: asyncpg.Connection,
+        pattern_id: str,
+        active_id: str,
+        end: datetime,
+        days: int,
+        reward: ModelRewardConfig,
+    ) -> list[ModelArmStats]:
+        """Every version's statistics over the window, rows without a version as the active
+        one's, each with its most frequent errors."""
+        if self._read_buckets:
+            parts = await sql_buckets.window_parts(conn, pattern_id, end + _TICK, days)
+            grouped = _by_version(parts, reward, active_id)
+            if grouped is not None:
+                errors: dict[str, list[ModelErrorCount]] = defaultdict(list)
+                for r in await sql_executions.window_errors(conn, pattern_id, active_id, end, days):
+                    if len(errors[r["vid"]]) < TOP_ERRORS:
+                        errors[r["vid"]].append(
+                            ModelErrorCount(message=r["error_message"], count=r["count"])
+                        )
+                return [
+                    arm_from_buckets(vid, rows, errors[vid], tail=False)
+                    for vid, rows in sorted(grouped.items())
+                ]
+        return [
+            _arm(
+                r,
+                r["version_id"],
+                [ModelErrorCount(message=m, count=n) for m, n in r["errors"][:TOP_ERRORS]],
+            )
+            for r in await sql_executions.window_stats(
+                conn, pattern_id, active_id, end, days, reward
+            )
+        ]
+
+    async def _arms(
+        self,
+        conn: asyncpg.Connection,
+        pattern_id: str,
+        control_id: str,
+        candidate_id: str,
+        end: datetime,
+        reward: ModelRewardConfig,
+        since: datetime | None = None,
+    ) -> tuple[ModelArmStats, ModelArmStats]:
+        """An experiment's control and candidate, from the candidate's first execution (or
+        ``since``, when later) to ``end``."""
+        if self._read_buckets:
+            parts = await sql_buckets.experiment_parts(
+                conn, pattern_id, control_id, candidate_id, end + _TICK, since
+            )
+            grouped = _by_version(parts, reward, "")
+            if grouped is not None:
+                return _arm_of(grouped, control_id), _arm_of(grouped, candidate_id)
+        rows = {
+            r["version_id"]: r
+            for r in await sql_executions.experiment_stats(
+                conn, pattern_id, control_id, candidate_id, end, reward, since
+            )
+        }
+        return (
+            _arm(rows.get(control_id), control_id, []),
+            _arm(rows.get(candidate_id), candidate_id, []),
         )
 
     async def _watches(
@@ -133,19 +279,16 @@ class NodeExecutionCollectorEffect:
             if not improvement.watching or improvement.candidate_version_id != active.version_id:
                 continue
             base = improvement.base_version_id
-            rows = {
-                r["version_id"]: r
-                for r in await sql_executions.experiment_stats(
+            if base in by_id:
+                control, candidate = await self._arms(
                     conn, pattern_id, base, active.version_id, end, reward, improvement.watch_from
                 )
-            }
-            if base in by_id:
                 found.append(
                     ModelCandidateExperiment(
                         version=active,
                         improvement=improvement,
-                        control=_arm(rows.get(base), base, []),
-                        candidate=_arm(rows.get(active.version_id), active.version_id, []),
+                        control=control,
+                        candidate=candidate,
                     )
                 )
         return found
@@ -175,18 +318,15 @@ class NodeExecutionCollectorEffect:
             version = testing.get(improvement.candidate_version_id or "")
             if version is None or improvement.status is not EnumImprovementStatus.TESTING:
                 continue
-            rows = {
-                r["version_id"]: r
-                for r in await sql_executions.experiment_stats(
-                    conn, pattern_id, active_id, version.version_id, end, reward
-                )
-            }
+            control, candidate = await self._arms(
+                conn, pattern_id, active_id, version.version_id, end, reward
+            )
             found.append(
                 ModelCandidateExperiment(
                     version=version,
                     improvement=improvement,
-                    control=_arm(rows.get(active_id), active_id, []),
-                    candidate=_arm(rows.get(version.version_id), version.version_id, []),
+                    control=control,
+                    candidate=candidate,
                     exposure=None
                     if allocation is None
                     else await _exposure(

@@ -36,11 +36,13 @@ from contracts.model_execution_record import (
 from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
 from contracts.model_onex_error import ModelOnexError
 from nodes.effect.ingest_problems import MAX_PROBLEMS_SHOWN, ProblemLog, RowLocator, quote_value
-from nodes.storage import sql_executions
+from nodes.storage import sql_executions, sql_partitions
+from nodes.storage.sql_partitions import Horizon
 
 log = structlog.get_logger(__name__)
 
 CHUNK_ROWS = 10_000
+_SKIP_ATTEMPTS = 3
 _EMPTY: dict[str, Any] = {}
 _SMALL_JSON = MAX_JSON_DEPTH * 2
 """JSON this short cannot nest deeper than the limit: most metadata skips the depth count."""
@@ -118,16 +120,29 @@ class _BatchValidator:
     """
 
     def __init__(
-        self, locator: RowLocator, problems: ProblemLog, now: datetime, validated: bool = False
+        self,
+        locator: RowLocator,
+        problems: ProblemLog,
+        now: datetime,
+        validated: bool = False,
+        horizon: Horizon | None = None,
     ) -> None:
         """``validated``: the rows are records of the contract already (the JSONL fast path
-        parsed and validated them in one pass), so only the checks beyond it run."""
+        parsed and validated them in one pass), so only the checks beyond it run.
+        ``horizon``: the oldest ``started_at`` the database keeps (its retention)."""
         self.locator = locator
         self.validated = validated
         self.problems = problems
         self.references: set[Reference] = set()
         self._first_seen: dict[int, int] = {}
         self._latest = now + MAX_CLOCK_SKEW
+        self._horizon = horizon
+        self._earliest = max(EARLIEST_STARTED_AT, horizon.at if horizon else EARLIEST_STARTED_AT)
+
+    def restart(self) -> None:
+        """Forget the rows seen, to validate the same batch again (a retried transaction)."""
+        self.references.clear()
+        self._first_seen.clear()
 
     def _problem(self, index: int, field: str | None, message: str) -> None:
         self.problems.add_row(self.locator, index, field, message)
@@ -151,7 +166,7 @@ class _BatchValidator:
         found = self.problems.total
         self._check_ids(positions, records)
         started = [r["started_at"] for r in records]
-        if min(started) < EARLIEST_STARTED_AT or max(started) > self._latest:
+        if min(started) < self._earliest or max(started) > self._latest:
             self._check_times(positions, started)
         quality = [r.get("quality_results", _EMPTY) for r in records]
         metadata = [r.get("metadata", _EMPTY) for r in records]
@@ -221,6 +236,13 @@ class _BatchValidator:
                     "started_at",
                     f"{at.isoformat()} is outside {EARLIEST_STARTED_AT.date()} .. now + "
                     f"{minutes} min",
+                )
+            elif self._horizon is not None and at < self._horizon.at:
+                self._problem(
+                    index,
+                    "started_at",
+                    f"{at.isoformat()} is older than the database keeps ({self._horizon.reason}; "
+                    "feedback-loop db retention)",
                 )
 
     def _check_json(self, positions: Sequence[int], field: str, values: list[Any]) -> None:
@@ -294,15 +316,19 @@ class NodeExecutionIngestEffect:
         items = rows if isinstance(rows, Sequence) else list(rows)
         locator = locator or RowLocator()
         problems = problems if problems is not None else ProblemLog(locator.source)
-        validator = _BatchValidator(locator, problems, datetime.now(UTC), validated)
+        # Partitions are created in a transaction of their own (it locks the table); inside the
+        # caller's transaction only the horizon is read, the runtime has made them.
+        horizon = await (
+            sql_partitions.horizon(conn)
+            if conn.is_in_transaction()
+            else sql_partitions.prepare_partitions(conn)
+        )
+        validator = _BatchValidator(locator, problems, datetime.now(UTC), validated, horizon)
         if problems:
             validator.validate(items, 0)
             raise problems.rejection()
         try:
-            async with conn.transaction():
-                inserted = await self._copy(conn, items, validator, on_duplicate)
-                if not allow_unregistered:
-                    await self._check_registry(conn, items, validator)
+            inserted = await self._store(conn, items, validator, on_duplicate, allow_unregistered)
         except _Rejected:
             raise problems.rejection() from None
         except asyncpg.UniqueViolationError:
@@ -314,6 +340,30 @@ class NodeExecutionIngestEffect:
         )
         log.info("executions_ingested", **result.model_dump())
         return result
+
+    async def _store(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[Row],
+        validator: _BatchValidator,
+        on_duplicate: DuplicatePolicy,
+        allow_unregistered: bool,
+    ) -> int:
+        """One transaction. Skipping duplicates, a concurrent batch may store one of our ids
+        between our check and our insert: the insert then fails on the id's key and the whole
+        transaction is tried again, now seeing that row (at most ``_SKIP_ATTEMPTS`` times)."""
+        for attempt in range(1, _SKIP_ATTEMPTS + 1):
+            try:
+                async with conn.transaction():
+                    inserted = await self._copy(conn, items, validator, on_duplicate)
+                    if not allow_unregistered:
+                        await self._check_registry(conn, items, validator)
+                return inserted
+            except asyncpg.UniqueViolationError:
+                if on_duplicate != "skip" or attempt == _SKIP_ATTEMPTS:
+                    raise
+                validator.restart()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _copy(
         self,

@@ -1,5 +1,6 @@
-"""A pattern's objective, stored as versions: every change is a new row plus an audit row in
-one transaction, under the pattern's lock. A pattern without a stored objective has the
+"""A pattern's objective, stored as versions: every change is a new row plus an audit row (and,
+when the reward changed, the buckets' reward sums rebuilt) in one transaction, under the
+pattern's lock. A pattern without a stored objective has the
 defaults (``ModelObjective(pattern_id=...)``), so nothing needs configuring to start."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from contracts.enum_error_code import EnumErrorCode
 from contracts.model_objective import ModelObjective
 from contracts.model_objective_store import ModelObjectiveSetInput, ModelObjectiveSetOutput
 from contracts.model_onex_error import ModelOnexError
-from nodes.storage import sql_lineage, sql_objectives
+from nodes.storage import sql_buckets, sql_lineage, sql_objectives
 from nodes.storage.locks import lock_pattern_for_transaction
 from nodes.storage.sql_audit import write_audit
 
@@ -57,6 +58,8 @@ class NodeObjectiveStoreEffect:
             if before.model_dump(mode="json", exclude=_UNVERSIONED) == body:
                 return ModelObjectiveSetOutput(objective=before, changed=False)
             version = await sql_objectives.insert_next(conn, pattern_id, body, contract.actor)
+            # The buckets' reward sums follow the objective's reward, in this transaction.
+            await sql_buckets.set_reward_params(conn, pattern_id, contract.objective.reward)
             await write_audit(
                 conn,
                 actor=contract.actor,

@@ -6,10 +6,12 @@ import asyncpg
 
 from contracts.enum_error_code import EnumErrorCode
 from contracts.enum_version_status import EnumVersionStatus
+from contracts.model_objective import ModelObjective
 from contracts.model_onex_error import ModelOnexError
 from contracts.model_pattern_version import ModelPatternVersion
 from contracts.model_register import ModelRegisterInput
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
+from nodes.storage import sql_buckets
 from nodes.storage.locks import lock_pattern_for_transaction
 from nodes.storage.sql_audit import write_audit
 
@@ -45,6 +47,10 @@ class NodePatternRegistryEffect:
                     f"config ({len(existing)} version(s)); the loop proposes new versions itself",
                 )
             version = await self._lineage.create_version(conn, version, parents=[])
+            # The buckets sum the default objective's reward until an objective is set.
+            await sql_buckets.set_reward_params(
+                conn, contract.pattern_id, ModelObjective(pattern_id=contract.pattern_id).reward
+            )
             await write_audit(
                 conn,
                 actor=contract.actor,

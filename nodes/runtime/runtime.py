@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import structlog
 
@@ -31,6 +31,7 @@ from nodes.compute.node_schedule_compute import NodeScheduleCompute
 from nodes.compute.node_traffic_policy_compute import NodeTrafficPolicyCompute
 from nodes.effect.node_execution_collector_effect import NodeExecutionCollectorEffect
 from nodes.effect.node_execution_ingest_effect import NodeExecutionIngestEffect
+from nodes.effect.node_execution_retention_effect import NodeExecutionRetentionEffect
 from nodes.effect.node_exposure_recorder_effect import NodeExposureRecorderEffect
 from nodes.effect.node_improvement_lifecycle_effect import NodeImprovementLifecycleEffect
 from nodes.effect.node_job_queue_effect import NodeJobQueueEffect
@@ -43,6 +44,7 @@ from nodes.effect.node_traffic_allocator_effect import NodeTrafficAllocatorEffec
 from nodes.effect.node_version_rollback_effect import NodeVersionRollbackEffect
 from nodes.effect.node_version_tracker_effect import NodeVersionTrackerEffect
 from nodes.reducer.node_improvement_lifecycle_reducer import NodeImprovementLifecycleReducer
+from nodes.storage import sql_partitions
 from nodes.storage.dsn import resolve_dsn
 from nodes.storage.migrate import status as migration_status
 from nodes.storage.migrate import upgrade
@@ -67,7 +69,9 @@ class FeedbackLoopRuntime:
         thresholds: ModelAnalysisThresholds | None = None,
         allocation_ttl_s: float = 60.0,
         exposure_flush_s: float = 1.0,
+        read_buckets: bool = True,
     ) -> None:
+        """``read_buckets=False``: statistics from raw rows only (to compare with buckets)."""
         self._pool = pool
         self._pool_given = pool is not None
         self._dsn = dsn
@@ -75,6 +79,7 @@ class FeedbackLoopRuntime:
         self._owned = AsyncExitStack()
         self._open_lock = asyncio.Lock()
         self._schema_checked = False
+        self._partitions_prepared_on: date | None = None
         self._listener: Connection | None = None
         self._exposure_flush_s = exposure_flush_s
         self._flusher: asyncio.Task[None] | None = None
@@ -84,7 +89,9 @@ class FeedbackLoopRuntime:
         self.lineage_store = NodeLineageStoreEffect()
         self.lineage_graph = ModelLineageGraph()
         self.objectives = NodeObjectiveStoreEffect()
-        self.collector = NodeExecutionCollectorEffect(self.lineage_store, self.objectives)
+        self.collector = NodeExecutionCollectorEffect(
+            self.lineage_store, self.objectives, read_buckets=read_buckets
+        )
         self.analyzer = NodeFeedbackAnalyzerCompute()
         self.generator = NodeImprovementGeneratorCompute(generators)
         self.validator = NodeImprovementValidatorCompute()
@@ -96,6 +103,7 @@ class FeedbackLoopRuntime:
         self.registry = NodePatternRegistryEffect(self.lineage_store)
         self.allocator = NodeTrafficAllocatorEffect(self.lineage_store, ttl_s=allocation_ttl_s)
         self.ingest = NodeExecutionIngestEffect()
+        self.retention = NodeExecutionRetentionEffect()
         self.rollback = NodeVersionRollbackEffect(self.lineage_store, self.lifecycle)
         self.exposures = NodeExposureRecorderEffect()
         self.schedule_compute = NodeScheduleCompute()
@@ -130,6 +138,13 @@ class FeedbackLoopRuntime:
                     "run `feedback-loop db upgrade` first",
                 )
             self._schema_checked = True
+        today = datetime.now(UTC).date()
+        if self._partitions_prepared_on != today:
+            # Days ahead for every writer, a user's hooks included; a long-lived process (a
+            # worker) does it again each day.
+            async with pool.acquire() as conn:
+                await sql_partitions.prepare_partitions(conn)
+            self._partitions_prepared_on = today
         return pool
 
     @asynccontextmanager

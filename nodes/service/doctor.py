@@ -8,6 +8,10 @@ a fix is safe.
   ``abandoned``) by the run ledger's own rule, under the pattern's lock.
 - Schema drift: a migration edited after it was applied is reported, never "fixed" (only a
   new migration can change a schema that exists); pending migrations are applied.
+- Stale bucket rewards: a pattern whose execution buckets sum another reward than its
+  objective's (a database upgraded from before buckets, or a reward edited by hand). Looks
+  then read raw rows, correct but slower. Fixed by storing the objective's reward and
+  rebuilding the sums, under the pattern's lock.
 """
 
 from __future__ import annotations
@@ -17,12 +21,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from contracts.model_onex_error import ModelOnexError
+from nodes.effect.node_objective_store_effect import NodeObjectiveStoreEffect
 from nodes.runtime.runtime import Connection, FeedbackLoopRuntime, Pool
-from nodes.storage import sql_loop_runs
+from nodes.storage import sql_buckets, sql_lineage, sql_loop_runs
 from nodes.storage.embedded import embedded_server_status, stop_embedded_server
-from nodes.storage.locks import lock_pattern_for_session, unlock_pattern_for_session
+from nodes.storage.locks import (
+    lock_pattern_for_session,
+    lock_pattern_for_transaction,
+    unlock_pattern_for_session,
+)
 from nodes.storage.migrate import status as migration_status
 from nodes.storage.migrate import upgrade
+from nodes.storage.sql_executions import reward_arguments
 
 # A pattern's lock is tried, not waited for: a live run holds it for minutes.
 _TRY_LOCK_MS = 1
@@ -30,6 +40,7 @@ _TRY_LOCK_MS = 1
 
 class EnumFindingKind(StrEnum):
     STALE_SERVER = "stale server"
+    STALE_BUCKETS = "stale bucket rewards"
     ABANDONED_RUN = "abandoned run"
     CHANGED_MIGRATION = "changed migration"
     PENDING_MIGRATION = "pending migration"
@@ -59,7 +70,10 @@ class DoctorReport:
 
     def summary(self) -> str:
         if not self.findings:
-            return "healthy: no stale server, no abandoned runs, schema up to date"
+            return (
+                "healthy: no stale server, no abandoned runs, schema up to date, buckets sum "
+                "each objective's reward"
+            )
         fixed = sum(finding.fixed for finding in self.findings)
         return f"{len(self.findings)} problem(s): {fixed} fixed, {len(self.findings) - fixed} left"
 
@@ -75,6 +89,7 @@ async def diagnose(runtime: FeedbackLoopRuntime, *, fix: bool) -> DoctorReport:
     if not any(f.kind is EnumFindingKind.PENDING_MIGRATION and not f.fixed for f in schema):
         async with pool.acquire() as conn:
             findings += await _abandoned_runs(conn, fix=fix)
+            findings += await _bucket_rewards(conn, runtime.objectives, fix=fix)
     return DoctorReport(tuple(findings))
 
 
@@ -162,4 +177,29 @@ async def _abandoned_runs(conn: Connection, *, fix: bool) -> list[DoctorFinding]
             )
             for row in rows
         ]
+    return findings
+
+
+async def _bucket_rewards(
+    conn: Connection, objectives: NodeObjectiveStoreEffect, *, fix: bool
+) -> list[DoctorFinding]:
+    findings: list[DoctorFinding] = []
+    stored = await sql_buckets.stored_reward_params(conn)
+    for pattern_id in await sql_lineage.pattern_ids(conn):
+        reward = (await objectives.get(conn, pattern_id)).reward
+        if stored.get(pattern_id) == reward_arguments(reward):
+            continue
+        if fix:
+            async with conn.transaction():
+                await lock_pattern_for_transaction(conn, pattern_id)
+                await sql_buckets.set_reward_params(conn, pattern_id, reward)
+        findings.append(
+            DoctorFinding(
+                EnumFindingKind.STALE_BUCKETS,
+                f"{pattern_id}: its execution buckets do not sum its objective's reward "
+                "(looks read raw rows instead)",
+                "reward stored and sums rebuilt" if fix else "--fix rebuilds the sums",
+                fixed=fix,
+            )
+        )
     return findings

@@ -32,6 +32,7 @@ from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_pattern_version import ModelPatternVersion
 from contracts.model_register import ModelRegisterInput
 from contracts.model_result import ModelResult
+from contracts.model_retention import ModelRetentionReport, ModelRetentionRequest
 from contracts.model_rollback import ModelRollbackInput, ModelRollbackOutput
 from contracts.model_schedule import (
     ModelDueRun,
@@ -41,6 +42,7 @@ from contracts.model_schedule import (
     ModelScheduleSetInput,
 )
 from contracts.model_traffic_allocation import ModelAllocationRequest
+from contracts.model_trend import ModelTrend, ModelTrendInput
 from contracts.model_validation import ModelImprovementLook, ModelValidationResult
 from lineage import ModelLineageGraph
 from nodes.effect.execution_file_reader import read_execution_file
@@ -74,6 +76,20 @@ class FeedbackLoopService(RuntimeClient):
     async def db_doctor(self, *, fix: bool = False) -> DoctorReport:
         """Stale embedded server, abandoned runs, schema drift; ``fix``: repair what is safe."""
         return await diagnose(self.runtime, fix=fix)
+
+    async def apply_retention(
+        self, request: ModelRetentionRequest | None = None
+    ) -> ModelRetentionReport:
+        """Drop the day partitions of executions past the retention horizon (default 30 days)
+        whose rows are all in their buckets and that no running experiment reads; workers do
+        this once an hour. ``retention_days`` in the request changes the setting."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.retention.apply(conn, request or ModelRetentionRequest())
+
+    async def trend(self, request: ModelTrendInput) -> ModelTrend:
+        """A pattern's statistics per hour or day and version, read from the buckets."""
+        async with self.runtime.connection() as conn:
+            return await self.runtime.collector.trend(conn, request)
 
     # --------------------------------------------------------------------- runs
     async def run(self, contract: ModelFeedbackLoopInput) -> ModelResult:

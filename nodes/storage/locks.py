@@ -1,4 +1,5 @@
-"""Advisory locks of a pattern: every writer of a pattern's versions takes one."""
+"""Advisory locks: of a pattern (every writer of a pattern's versions takes one), and of the
+retention pass."""
 
 from __future__ import annotations
 
@@ -45,3 +46,7 @@ async def lock_pattern_for_session(
 
 async def unlock_pattern_for_session(conn: asyncpg.Connection, pattern_id: str) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1)", pattern_lock_key(pattern_id))
+
+
+RETENTION_LOCK_KEY = pattern_lock_key("\x00retention")
+"""One retention pass at a time, in every process (no pattern id can start with NUL)."""

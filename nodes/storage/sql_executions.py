@@ -77,15 +77,18 @@ _IN_WINDOW = (
     "AND started_at <= $3"
 )
 
-# Each version's statistics with its most frequent errors (at most 200 over all versions,
-# counted once: MATERIALIZED) in one round trip.
+# The window's most frequent errors per version (at most 200 over all versions).
+_ERRORS = f"""
+    SELECT coalesce(version_id, $2) AS vid, error_message, count(*)::int AS count
+    FROM hook_executions WHERE {_IN_WINDOW} AND error_message IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200
+"""
+
+# Each version's statistics with its errors (counted once: MATERIALIZED) in one round trip.
 _WINDOW_STATS = f"""
 WITH w AS ({_scored(5)}
     WHERE {_IN_WINDOW} OFFSET 0),
-errors AS MATERIALIZED (
-    SELECT coalesce(version_id, $2) AS vid, error_message, count(*)::int AS count
-    FROM hook_executions WHERE {_IN_WINDOW} AND error_message IS NOT NULL
-    GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 LIMIT 200)
+errors AS MATERIALIZED ({_ERRORS})
 SELECT vid AS version_id, {_AGGREGATES},
     ARRAY(SELECT ROW(e.error_message, e.count) FROM errors e WHERE e.vid = w.vid
           ORDER BY e.count DESC, e.error_message) AS errors
@@ -134,6 +137,18 @@ async def window_stats(
     return rows
 
 
+async def window_errors(
+    conn: asyncpg.Connection,
+    pattern_id: str,
+    active_version_id: str | None,
+    end: datetime,
+    days: int,
+) -> list[asyncpg.Record]:
+    """The window's ``(vid, error_message, count)``, most frequent first per version."""
+    rows: list[asyncpg.Record] = await conn.fetch(_ERRORS, pattern_id, active_version_id, end, days)
+    return rows
+
+
 async def experiment_stats(
     conn: asyncpg.Connection,
     pattern_id: str,
@@ -177,10 +192,12 @@ async def copy_executions(conn: asyncpg.Connection, records: Any, *, staging: bo
 
 
 async def insert_staged_skipping_duplicates(conn: asyncpg.Connection) -> int:
-    status: str = await conn.execute(
-        f"INSERT INTO hook_executions SELECT * FROM {STAGING_TABLE} "
-        "ON CONFLICT (execution_id) DO NOTHING"
+    """The staged rows whose ids are not stored yet (``execution_ids`` holds every stored id,
+    across partitions); a concurrent writer of the same ids makes the insert fail on the key."""
+    await conn.execute(
+        f"DELETE FROM {STAGING_TABLE} s USING execution_ids e WHERE e.execution_id = s.execution_id"
     )
+    status: str = await conn.execute(f"INSERT INTO hook_executions SELECT * FROM {STAGING_TABLE}")
     return int(status.split()[-1])
 
 
@@ -192,7 +209,7 @@ async def stored_execution_ids(
     rows = await conn.fetch(
         "SELECT b.i - 1 AS position, count(*) OVER () AS total "
         "FROM unnest($1::uuid[]) WITH ORDINALITY AS b(id, i) "
-        "JOIN hook_executions h ON h.execution_id = b.id ORDER BY b.i LIMIT $2",
+        "JOIN execution_ids h ON h.execution_id = b.id ORDER BY b.i LIMIT $2",
         execution_ids,
         limit,
     )

@@ -19,10 +19,16 @@ from nodes.simulation.arms import arm_stats
 from tests.factories import execution_rows, proposal
 from tests.lifecycle import propose
 
-NOW = datetime(2026, 11, 20, tzinfo=UTC)
+# Mid-hour, a day ago: the window reads whole hours from buckets and the partial ones raw; its
+# rows (and 8 days before it) stay within the retention horizon.
+NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(days=1)
+BIN_WIDTH = 0.01
+"""Durations' order statistics read from buckets are within their 1 % bin."""
 
 
-async def test_window_aggregates_match_numpy(pool: asyncpg.Pool) -> None:
+@pytest.mark.parametrize("read_buckets", [True, False], ids=["buckets", "raw"])
+async def test_window_aggregates_match_numpy(pool: asyncpg.Pool, read_buckets: bool) -> None:
+    """The same numbers from buckets as from raw rows, but for percentiles (within a bin)."""
     await FeedbackLoopService(pool=pool).register("api_debug", {"timeout_ms": 100})
     versioned = execution_rows(500, version_id="api_debug@1.0.0", seed=1, now=NOW)
     unversioned = execution_rows(300, seed=2, now=NOW)  # hooks that log no version: the active
@@ -40,9 +46,9 @@ async def test_window_aggregates_match_numpy(pool: asyncpg.Pool) -> None:
     scores = np.array([r["quality_results"]["score"] for r in window])
     ratings = np.array([r["user_rating"] for r in window], dtype=float)
     async with pool.acquire() as conn:
-        out = await NodeExecutionCollectorEffect(NodeLineageStoreEffect()).collect(
-            conn, ModelCollectInput(pattern_id="api_debug", time_window_days=7, as_of=NOW)
-        )
+        out = await NodeExecutionCollectorEffect(
+            NodeLineageStoreEffect(), read_buckets=read_buckets
+        ).collect(conn, ModelCollectInput(pattern_id="api_debug", time_window_days=7, as_of=NOW))
     assert out.feedback_collected == len(window) and out.active.version_id == "api_debug@1.0.0"
     (stats,) = out.window_stats
     assert stats.version_id == "api_debug@1.0.0" and stats.n == len(window)
@@ -53,7 +59,7 @@ async def test_window_aggregates_match_numpy(pool: asyncpg.Pool) -> None:
     assert stats.log_duration_var == pytest.approx(np.log1p(durations).var(ddof=1), rel=1e-9)
     p50, p95, p99 = np.percentile(durations, [50, 95, 99])
     assert (stats.duration_p50, stats.duration_p95, stats.duration_p99) == pytest.approx(
-        (p50, p95, p99), rel=1e-12
+        (p50, p95, p99), rel=BIN_WIDTH if read_buckets else 1e-12
     )
     assert stats.quality_mean == pytest.approx(scores.mean(), rel=1e-12)
     assert stats.rating_var == pytest.approx(ratings.var(ddof=1), rel=1e-9)
@@ -79,9 +85,13 @@ async def test_unknown_pattern_is_a_clear_error(pool: asyncpg.Pool) -> None:
     assert "feedback-loop register PATTERN --config JSON" in exc.value.message  # it exists
 
 
-async def test_experiment_arms_carry_duration_order_statistics(pool: asyncpg.Pool) -> None:
+@pytest.mark.parametrize("read_buckets", [True, False], ids=["buckets", "raw"])
+async def test_experiment_arms_carry_duration_order_statistics(
+    pool: asyncpg.Pool, read_buckets: bool
+) -> None:
     """``duration_tail[i]`` is X_(ceil(f_i n)) of the arm's sorted durations (percentile_disc),
-    what the p95 guardrail reads its order-statistic bounds from."""
+    what the p95 guardrail reads its order-statistic bounds from; from buckets it is a value at
+    or below it and ``duration_tail_upper[i]`` one at or above it, a bin (1 %) apart."""
     service = FeedbackLoopService(pool=pool)
     await service.register("api_debug", {"timeout_ms": 100})
     async with pool.acquire() as conn:
@@ -93,9 +103,9 @@ async def test_experiment_arms_carry_duration_order_statistics(pool: asyncpg.Poo
     )
     await service.ingest(rows)
     async with pool.acquire() as conn:
-        out = await NodeExecutionCollectorEffect(NodeLineageStoreEffect()).collect(
-            conn, ModelCollectInput(pattern_id="api_debug", time_window_days=7, as_of=NOW)
-        )
+        out = await NodeExecutionCollectorEffect(
+            NodeLineageStoreEffect(), read_buckets=read_buckets
+        ).collect(conn, ModelCollectInput(pattern_id="api_debug", time_window_days=7, as_of=NOW))
     (experiment,) = out.experiments
     first = min(r["started_at"] for r in rows if r["version_id"] == candidate)
     arms = ((experiment.control, "api_debug@1.0.0"), (experiment.candidate, candidate))
@@ -107,7 +117,14 @@ async def test_experiment_arms_carry_duration_order_statistics(pool: asyncpg.Poo
         )  # fmt: skip
         assert arm.n == len(ordered) and len(arm.duration_tail) == len(TAIL_FRACTIONS)
         ranks = np.ceil(np.asarray(TAIL_FRACTIONS) * len(ordered) - 1e-9).astype(int)
-        assert arm.duration_tail == pytest.approx(tuple(ordered[ranks - 1]), rel=1e-12)
+        exact = ordered[ranks - 1]
+        if read_buckets:
+            low, high = np.asarray(arm.duration_tail), np.asarray(arm.duration_tail_upper)
+            assert np.all(low <= exact) and np.all(exact <= high)
+            assert np.all(high <= low * (1 + BIN_WIDTH) * (1 + 1e-8))
+        else:
+            assert arm.duration_tail == pytest.approx(tuple(exact), rel=1e-12)
+            assert arm.duration_tail_upper == ()
         # The in-process twin the decision bench uses gives the same statistics.
         mine = [r for r in rows if r["version_id"] == version_id and r["started_at"] >= first]
         twin = arm_stats(
@@ -118,7 +135,9 @@ async def test_experiment_arms_carry_duration_order_statistics(pool: asyncpg.Poo
             ratings=[r["user_rating"] for r in mine],
             costs=[r.get("cost_usd", np.nan) for r in mine],
         )
-        skip = {"top_errors", "timeouts", "version_id"}
+        skip = {"top_errors", "timeouts", "version_id", "duration_tail_upper"}
+        if read_buckets:  # order statistics: checked above
+            skip |= {"duration_tail", "duration_p50", "duration_p95", "duration_p99"}
         collected = arm.model_dump(exclude=skip)
         for field, value in twin.model_dump(exclude=skip).items():
             assert collected[field] == pytest.approx(value, rel=1e-9, abs=1e-12), field

@@ -70,7 +70,7 @@ async def _run_stuck_in_collect(
     run = asyncio.create_task(
         orchestrator.execute_orchestration(scenario.contract(correlation_id=correlation_id))
     )
-    await until(_waiting_on_a_lock(pool, "FROM hook_executions"), timeout_s=30)
+    await until(_waiting_on_a_lock(pool, "execution"), timeout_s=30)
     assert await _statuses(pool, correlation_id) == [(1, "running")]
     return run, correlation_id, blocker
 

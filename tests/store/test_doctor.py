@@ -27,7 +27,10 @@ from nodes.storage.migrate import load_migrations
 from nodes.storage.pool import create_pool
 from tests.pg_server import traversable_temp_dir
 
-HEALTHY = "healthy: no stale server, no abandoned runs, schema up to date"
+HEALTHY = (
+    "healthy: no stale server, no abandoned runs, schema up to date, buckets sum each "
+    "objective's reward"
+)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import asyncpg
@@ -10,14 +9,7 @@ import pytest
 
 from nodes.adapters.cli.main import main
 from nodes.service import FeedbackLoopService
-
-
-async def _cli(dsn: str, capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> str:
-    capsys.readouterr()
-    got = await asyncio.to_thread(main, ["--dsn", dsn, *args])
-    out, err = capsys.readouterr()
-    assert got == code, (out, err)
-    return out if code == 0 else err
+from tests.cli_in_process import run_cli as _cli
 
 
 async def test_schedule_commands(

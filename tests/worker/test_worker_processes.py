@@ -77,7 +77,7 @@ async def _blocked_run(pool: asyncpg.Pool, worker: str) -> bool:
     return bool(
         await pool.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-            "AND wait_event_type = 'Lock' AND query ILIKE '%FROM hook_executions%'",
+            "AND wait_event_type = 'Lock' AND query ILIKE '%execution%'",
             worker,
         )
     )

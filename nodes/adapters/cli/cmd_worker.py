@@ -47,6 +47,12 @@ def register(commands: Any) -> None:
     )
     _seconds(cmd, "--poll", _DEFAULTS.poll_s, "scheduler pass and queue poll interval")
     _seconds(cmd, "--retry-base", _DEFAULTS.retry_base_s, "first retry delay, doubled each time")
+    _seconds(
+        cmd,
+        "--retention-every",
+        _DEFAULTS.retention_every_s,
+        "how often executions past the retention horizon are dropped (feedback-loop db retention)",
+    )
     cmd.add_argument(
         "--max-attempts",
         type=at_least(1),
@@ -69,6 +75,7 @@ async def _worker(args: argparse.Namespace, ctx: CliContext) -> int:
         grace_s=args.grace,
         retry_base_s=args.retry_base,
         max_attempts=args.max_attempts,
+        retention_every_s=args.retention_every,
     )
     dsn = resolve_dsn(ctx.dsn)
     service = FeedbackLoopService(

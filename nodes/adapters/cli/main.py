@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "nodes.adapters.cli.cmd_rollback",
     "nodes.adapters.cli.cmd_objective",
     "nodes.adapters.cli.cmd_demo",
+    "nodes.adapters.cli.cmd_trends",
     "nodes.adapters.cli.cmd_schedule",
     "nodes.adapters.cli.cmd_worker",
     "nodes.adapters.cli.cmd_routing",

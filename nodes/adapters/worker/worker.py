@@ -71,6 +71,7 @@ class WorkerSettings:
     max_attempts: int = 5
     schedule_batch: int = 500
     keep_log_s: float = 3600.0
+    retention_every_s: float = 3600.0
 
     def backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.retry_base_s * 2**attempts, self.retry_max_s))
@@ -154,11 +155,14 @@ class LoopWorker:
                 await asyncio.wait({scheduler, consumer})
 
     async def _schedule(self) -> None:
-        """The scheduler pass on every poll (at once again while due rows remain), and about
-        once a minute the finished jobs' log purge. A pass the database failed is logged and
-        tried again next poll: a blip must not stop every worker at once."""
+        """The scheduler pass on every poll (at once again while due rows remain), about
+        once a minute the finished jobs' log purge, and at start and about once an hour the
+        executions' retention (one worker does it, the others find it busy and go on). A pass
+        the database failed is logged and tried again next poll: a blip must not stop every
+        worker at once."""
         settings = self._settings
         passes_per_purge = max(int(60 / settings.poll_s), 1)
+        passes_per_retention = max(int(settings.retention_every_s / settings.poll_s), 1)
         passes = 0
         while True:
             passes += 1
@@ -166,11 +170,28 @@ class LoopWorker:
                 enqueued = len((await self._service.enqueue_due_runs(settings.schedule_batch)).runs)
                 if passes % passes_per_purge == 0:
                     await self._service.purge_finished_jobs(timedelta(seconds=settings.keep_log_s))
+                if passes % passes_per_retention == 1 % passes_per_retention:
+                    await self._retention()
             except _PASS_ERRORS as exc:
                 log.warning("scheduler_pass_failed", error=str(exc))
                 enqueued = 0
             if enqueued < settings.schedule_batch:
                 await asyncio.sleep(settings.poll_s)
+
+    async def _retention(self) -> None:
+        try:
+            report = await self._service.apply_retention()
+        except ModelOnexError as exc:
+            if exc.code is not EnumErrorCode.BUSY:
+                raise
+            return
+        if report.dropped or report.not_aggregated:
+            log.info(
+                "retention",
+                dropped=[d.isoformat() for d in report.dropped],
+                rows=report.rows_dropped,
+                not_aggregated=[d.isoformat() for d in report.not_aggregated],
+            )
 
     async def _drain(self, manager: QueueManager, consumer: asyncio.Future[None]) -> None:
         """Stop claiming; let running jobs finish within the grace period; cancel the rest,

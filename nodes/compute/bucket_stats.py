@@ -1,0 +1,88 @@
+"""An arm's statistics from buckets, pure: the parts of a span (stored buckets, and raw rows
+bucketed the same way) added up, means and variances from sums of squares, and durations'
+order statistics from the merged histogram (``nodes.stats.sketch``). The collector reads
+experiments and windows this way, and trends each period."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from contracts.model_pattern_feedback import (
+    BUCKET_SUMS,
+    TAIL_FRACTIONS,
+    ModelArmStats,
+    ModelErrorCount,
+)
+from nodes.stats.sketch import DurationHistogram, merge_bins
+
+_PERCENTILES = np.array([0.5, 0.95, 0.99])
+
+
+def _mean_var(n: int, total: float, squares: float) -> tuple[float, float]:
+    """Mean and sample variance from a count, a sum and a sum of squares (0 below 2 values)."""
+    if n == 0:
+        return 0.0, 0.0
+    mean = total / n
+    return mean, max(squares - total * mean, 0.0) / (n - 1) if n > 1 else 0.0
+
+
+def arm_from_buckets(
+    version_id: str,
+    parts: Sequence[Mapping[str, Any]],
+    errors: list[ModelErrorCount],
+    *,
+    tail: bool,
+) -> ModelArmStats:
+    """One version's statistics from its parts (each a mapping with ``BUCKET_SUMS`` and
+    ``bins``, the histogram as JSON text); ``tail``: with the order statistics an experiment's
+    p95 guardrail reads, at or below (``duration_tail``) and at or above each."""
+    total = {c: sum(p[c] for p in parts) for c in BUCKET_SUMS}
+    n = int(total["n"])
+    histogram = DurationHistogram.of(merge_bins([_bins(p["bins"]) for p in parts]))
+    p50, p95, p99 = histogram.percentiles(_PERCENTILES).tolist()
+    duration_mean, duration_var = _mean_var(n, total["duration_sum"], total["duration_sq"])
+    log_mean, log_var = _mean_var(n, total["log_duration_sum"], total["log_duration_sq"])
+    quality_mean, quality_var = _mean_var(
+        int(total["quality_n"]), total["quality_sum"], total["quality_sq"]
+    )
+    rating_mean, rating_var = _mean_var(
+        int(total["rating_n"]), total["rating_sum"], total["rating_sq"]
+    )
+    cost_mean, cost_var = _mean_var(int(total["cost_n"]), total["cost_sum"], total["cost_sq"])
+    reward_mean, reward_var = _mean_var(n, total["reward_sum"], total["reward_sq"])
+    ranks = histogram.discrete_ranks(TAIL_FRACTIONS) if tail else None
+    return ModelArmStats(
+        version_id=version_id,
+        n=n,
+        successes=int(total["successes"]),
+        timeouts=int(total["timeouts"]),
+        duration_mean=duration_mean,
+        duration_var=duration_var,
+        log_duration_mean=log_mean,
+        log_duration_var=log_var,
+        duration_p50=p50,
+        duration_p95=p95,
+        duration_p99=p99,
+        quality_n=int(total["quality_n"]),
+        quality_mean=quality_mean,
+        quality_var=quality_var,
+        rating_n=int(total["rating_n"]),
+        rating_mean=rating_mean,
+        rating_var=rating_var,
+        cost_n=int(total["cost_n"]),
+        cost_mean=cost_mean,
+        cost_var=cost_var,
+        reward_mean=min(max(reward_mean, 0.0), 1.0),
+        reward_var=reward_var,
+        duration_tail=() if ranks is None else tuple(histogram.lower_edges(ranks).tolist()),
+        duration_tail_upper=() if ranks is None else tuple(histogram.upper_edges(ranks).tolist()),
+        top_errors=errors,
+    )
+
+
+def _bins(text: str) -> dict[int, int]:
+    return {int(k): int(v) for k, v in json.loads(text).items()}

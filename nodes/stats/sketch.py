@@ -1,0 +1,115 @@
+"""Quantiles from the log-binned duration histograms the database keeps per hour.
+
+A duration d > 0 lies in bin i = ceil(ln d / ln GAMMA), which holds GAMMA^(i-1) < d <= GAMMA^i
+(durations under ``FLOOR_MS`` share the lowest bin, from 0). Histograms merge by adding counts,
+so any span of hours is one histogram; counts are exact, so the k-th smallest duration is known
+to lie in the bin where the running count reaches k: its rank error is zero and its value error
+is the bin's width, a factor GAMMA (1 %). Bounds built on order statistics therefore stay valid
+when read outwards, each at the edge of its bin away from the estimate; point estimates take
+the value that is within GAMMA^(1/2) - 1 (about 0.5 %) of every value in the bin.
+
+The bin index is computed in SQL (``feedback_duration_bin``); the constants here must match it
+(a test checks that they do).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from nodes.stats._checks import FloatArray, as_finite
+from nodes.stats.errors import StatsInputError
+
+__all__ = [
+    "FLOOR_MS",
+    "GAMMA",
+    "DurationHistogram",
+    "bin_of",
+    "merge_bins",
+]
+
+GAMMA = 1.01
+FLOOR_MS = 1e-6
+_LOG_GAMMA = math.log(GAMMA)
+_LOWEST_BIN = math.ceil(math.log(FLOOR_MS) / _LOG_GAMMA)
+_EDGE_SLACK = 1e-9
+"""Relative slack on a bin's edges: the bin of a value on an edge is computed in floating
+point, which may put it one bin off; the slack keeps the edges outside the value."""
+
+
+def bin_of(duration_ms: ArrayLike) -> np.ndarray:
+    """The bins of durations, as the database computes them (for tests and raw data)."""
+    d = as_finite(duration_ms, "duration_ms")
+    if np.any(d < 0):
+        raise StatsInputError("duration_ms", "must be >= 0")
+    return np.ceil(np.log(np.maximum(d, FLOOR_MS)) / _LOG_GAMMA).astype(np.int64)
+
+
+def merge_bins(histograms: list[Mapping[int, int]]) -> dict[int, int]:
+    """Histograms added bin by bin."""
+    merged: dict[int, int] = {}
+    for histogram in histograms:
+        for key, count in histogram.items():
+            merged[key] = merged.get(key, 0) + count
+    return merged
+
+
+@dataclass(frozen=True)
+class DurationHistogram:
+    """One histogram with its bins sorted: ``bins`` (int indices) and ``counts`` (> 0)."""
+
+    bins: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, histogram: Mapping[int, int]) -> DurationHistogram:
+        bins = np.fromiter(histogram.keys(), dtype=np.int64, count=len(histogram))
+        counts = np.fromiter(histogram.values(), dtype=np.int64, count=len(histogram))
+        if np.any(counts <= 0):
+            raise StatsInputError("histogram", "counts must be > 0")
+        order = np.argsort(bins)
+        return cls(bins=bins[order], counts=counts[order])
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    def _bins_at(self, ranks: ArrayLike) -> np.ndarray:
+        """The bin holding each 1-based rank (ranks are clipped into 1 .. n)."""
+        cumulative = np.cumsum(self.counts)
+        k = np.clip(np.asarray(ranks, dtype=np.int64), 1, max(self.n, 1))
+        return self.bins[np.searchsorted(cumulative, k, side="left")]
+
+    def lower_edges(self, ranks: ArrayLike) -> FloatArray:
+        """A value at or below the order statistic of each rank."""
+        bins = self._bins_at(ranks)
+        edges = np.exp((bins - 1) * _LOG_GAMMA) * (1 - _EDGE_SLACK)
+        return np.where(bins <= _LOWEST_BIN, 0.0, edges)
+
+    def upper_edges(self, ranks: ArrayLike) -> FloatArray:
+        """A value at or above the order statistic of each rank."""
+        return np.exp(self._bins_at(ranks) * _LOG_GAMMA) * (1 + _EDGE_SLACK)
+
+    def order_statistics(self, ranks: ArrayLike) -> FloatArray:
+        """Point estimates of the order statistics: each bin's value closest, in ratio, to
+        every value in it (the geometric middle of its edges)."""
+        bins = self._bins_at(ranks)
+        middle = np.exp((bins - 0.5) * _LOG_GAMMA)
+        return np.where(bins <= _LOWEST_BIN, 0.0, middle)
+
+    def percentiles(self, fractions: ArrayLike) -> FloatArray:
+        """Estimates of ``percentile_cont``: the order statistic nearest its position
+        1 + f (n - 1) (the two it interpolates between share a bin but for a bin's width)."""
+        f = as_finite(fractions, "fractions")
+        if self.n == 0:
+            return np.full(f.shape, np.nan)
+        return self.order_statistics(np.rint(1 + f * (self.n - 1)))
+
+    def discrete_ranks(self, fractions: ArrayLike) -> np.ndarray:
+        """The ranks ``percentile_disc`` reads at each fraction: ceil(f n), at least 1."""
+        f = as_finite(fractions, "fractions")
+        return np.maximum(np.ceil(f * self.n - 1e-9), 1).astype(np.int64)

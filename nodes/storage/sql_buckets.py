@@ -1,0 +1,161 @@
+"""All SQL on ``execution_buckets`` and ``execution_reward_params``: a span's statistics read
+from its whole hours' buckets plus its partial hours' raw rows, trends, and the reward the
+buckets' reward sums use.
+
+A span [start, stop) is read as: raw rows from ``start`` to the first whole hour, the buckets
+(hour, or day once retention has rolled a day up) that lie wholly inside it, and raw rows from
+the last whole hour to ``stop``. The raw parts are bucketed by the same definition as stored
+buckets (``feedback_raw_buckets``), so every part has one shape and adds up the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from contracts.model_pattern_feedback import BUCKET_SUMS
+from contracts.model_reward import ModelRewardConfig
+from nodes.storage.sql_executions import reward_arguments
+
+BUCKET_COLUMNS = ("version_id", "bucket_start", "first_at", "last_at", *BUCKET_SUMS)
+_SELECTED = ", ".join(f"b.{c}" for c in BUCKET_COLUMNS) + ", b.duration_bins::text AS bins"
+
+_REWARD_PARAMS = (
+    "(SELECT ARRAY[w_success, w_latency, w_cost, w_error, max_latency_ms, max_cost_usd] "
+    "FROM execution_reward_params WHERE pattern_id = $1) AS reward_params"
+)
+"""The pattern's stored reward parameters, on every row read, for the caller to check."""
+
+
+def _span_query(start: str) -> str:
+    """The span's parts for pattern $1, versions $2 (NULL: all), up to $3 (exclusive), from
+    ``start`` (an SQL expression over the parameters; NULL reads nothing). Each row also
+    carries the pattern's stored reward parameters, for the caller to check."""
+    return f"""
+WITH span AS MATERIALIZED (
+    SELECT s.start, s.stop,
+           date_trunc('hour', s.start, 'UTC') + interval '1 hour' AS full_from,
+           date_trunc('hour', s.stop, 'UTC') AS full_to
+    FROM (SELECT {start} AS start, $3::timestamptz AS stop) AS s WHERE s.start IS NOT NULL),
+parts AS (
+    SELECT b.* FROM span, execution_buckets b
+    WHERE b.pattern_id = $1 AND ($2::text[] IS NULL OR b.version_id = ANY($2::text[]))
+      AND b.bucket_start >= span.full_from
+      AND b.bucket_start + CASE b.width WHEN 'hour' THEN interval '1 hour'
+                                        ELSE interval '1 day' END <= span.full_to
+    UNION ALL
+    SELECT r.* FROM span,
+        feedback_raw_buckets($1, $2::text[], span.start, least(span.full_from, span.stop)) r
+    UNION ALL
+    SELECT r.* FROM span,
+        feedback_raw_buckets($1, $2::text[], greatest(span.full_to, span.full_from), span.stop) r)
+SELECT {_SELECTED}, {_REWARD_PARAMS}
+FROM parts b
+"""
+
+
+# An experiment's arms from the candidate's first execution ($4: the candidate; $5: a later
+# start, or NULL), as the raw query in sql_executions reads them.
+_EXPERIMENT_SPAN = _span_query(
+    "greatest($5::timestamptz, (SELECT min(first_at) FROM execution_buckets "
+    "WHERE pattern_id = $1 AND version_id = $4 AND first_at < $3))"
+)
+# A window of $4 days ending at $3 (exclusive; the window's start is excluded too).
+_WINDOW_SPAN = _span_query("$3::timestamptz - make_interval(days => $4) + interval '1 microsecond'")
+
+
+async def experiment_parts(
+    conn: asyncpg.Connection,
+    pattern_id: str,
+    control_id: str,
+    candidate_id: str,
+    stop: datetime,
+    since: datetime | None,
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        _EXPERIMENT_SPAN, pattern_id, [control_id, candidate_id], stop, candidate_id, since
+    )
+    return rows
+
+
+async def window_parts(
+    conn: asyncpg.Connection, pattern_id: str, stop: datetime, days: int
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(_WINDOW_SPAN, pattern_id, None, stop, days)
+    return rows
+
+
+async def trend_buckets(
+    conn: asyncpg.Connection, pattern_id: str, start: datetime, stop: datetime
+) -> list[asyncpg.Record]:
+    """The pattern's stored buckets (hour and day) that start in [start, stop), oldest first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT b.width, {_SELECTED}, {_REWARD_PARAMS} FROM execution_buckets b "
+        "WHERE b.pattern_id = $1 AND b.bucket_start >= $2 AND b.bucket_start < $3 "
+        "ORDER BY b.bucket_start, b.version_id",
+        pattern_id,
+        start,
+        stop,
+    )
+    return rows
+
+
+# The pattern's reward parameters, and its hour buckets' reward sums rebuilt from its raw rows
+# when they changed; day buckets (whose rows are gone) lose theirs.
+_SET_REWARD_PARAMS = """
+INSERT INTO execution_reward_params AS p
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (pattern_id) DO UPDATE SET
+    w_success = excluded.w_success, w_latency = excluded.w_latency, w_cost = excluded.w_cost,
+    w_error = excluded.w_error, max_latency_ms = excluded.max_latency_ms,
+    max_cost_usd = excluded.max_cost_usd
+WHERE (p.w_success, p.w_latency, p.w_cost, p.w_error, p.max_latency_ms, p.max_cost_usd)
+    IS DISTINCT FROM (excluded.w_success, excluded.w_latency, excluded.w_cost, excluded.w_error,
+                      excluded.max_latency_ms, excluded.max_cost_usd)
+RETURNING 1
+"""
+_REBUILD_REWARD_SUMS = """
+WITH raw AS (
+    SELECT version_id, bucket_start, reward_sum, reward_sq
+    FROM feedback_raw_buckets($1, NULL, '-infinity', 'infinity'))
+UPDATE execution_buckets b
+SET reward_sum = raw.reward_sum, reward_sq = raw.reward_sq
+FROM raw
+WHERE b.pattern_id = $1 AND b.width = 'hour' AND b.version_id = raw.version_id
+  AND b.bucket_start = raw.bucket_start
+"""
+
+
+async def set_reward_params(
+    conn: asyncpg.Connection, pattern_id: str, reward: ModelRewardConfig
+) -> bool:
+    """Store the reward the pattern's buckets sum; True when it changed (and the sums were
+    rebuilt). In the caller's transaction: the change and the rebuild are one step, and
+    ingest statements lock the row, so none adds sums of the old reward after it."""
+    changed = await conn.fetchval(_SET_REWARD_PARAMS, pattern_id, *reward_arguments(reward))
+    if changed is None:
+        return False
+    await conn.execute(_REBUILD_REWARD_SUMS, pattern_id)
+    await conn.execute(
+        "UPDATE execution_buckets SET reward_sum = NULL, reward_sq = NULL "
+        "WHERE pattern_id = $1 AND width = 'day'",
+        pattern_id,
+    )
+    return True
+
+
+async def stored_reward_params(conn: asyncpg.Connection) -> dict[str, tuple[float, ...]]:
+    """Every pattern's stored reward parameters, in ``reward_arguments``' order."""
+    rows = await conn.fetch(
+        "SELECT pattern_id, w_success, w_latency, w_cost, w_error, max_latency_ms, max_cost_usd "
+        "FROM execution_reward_params"
+    )
+    return {r["pattern_id"]: tuple(r.values())[1:] for r in rows}
+
+
+def reward_params_match(row: Any, reward: ModelRewardConfig) -> bool:
+    """Whether a part's stored reward parameters are the reward the caller scores with."""
+    stored = row["reward_params"]
+    return stored is not None and tuple(stored) == reward_arguments(reward)

@@ -1,0 +1,309 @@
+"""Executions partitioned by day: ids unique across partitions, no catch-all partition, hour
+buckets that equal the raw rows' aggregates, and retention that keeps what is still needed."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pytest
+
+from contracts.enum_error_code import EnumErrorCode
+from contracts.model_objective import ModelObjective
+from contracts.model_objective_store import ModelObjectiveSetInput
+from contracts.model_onex_error import ModelOnexError
+from contracts.model_retention import ModelRetentionReport, ModelRetentionRequest
+from contracts.model_reward import ModelRewardConfig, ModelRewardWeights
+from nodes.adapters.cli.main import main
+from nodes.compute.node_reward_compute import NodeRewardCompute
+from nodes.effect.node_execution_retention_effect import NodeExecutionRetentionEffect
+from nodes.service import FeedbackLoopService
+from nodes.stats.sketch import bin_of
+from tests.cli_in_process import run_cli
+from tests.factories import execution_rows, proposal
+from tests.lifecycle import propose
+
+PATTERN = "api_debug"
+
+
+def _days_ago(days: float) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def _rewards(config: ModelRewardConfig, rows: list[dict[str, Any]]) -> np.ndarray:
+    return (
+        NodeRewardCompute()
+        .score_many(
+            config,
+            [r["duration_ms"] for r in rows],
+            [r.get("cost_usd", np.nan) for r in rows],
+            np.array([r["status"] == "success" for r in rows], dtype=bool),
+        )
+        .score
+    )
+
+
+async def _service(pool: asyncpg.Pool) -> FeedbackLoopService:
+    service = FeedbackLoopService(pool=pool)
+    await service.register(PATTERN, {"timeout_ms": 100})
+    return service
+
+
+async def test_an_id_is_unique_across_partitions(pool: asyncpg.Pool) -> None:
+    service = await _service(pool)
+    (row,) = execution_rows(1, seed=1, now=_days_ago(3))
+    await service.ingest([row])
+    again = {**row, "started_at": _days_ago(1)}  # another day, so another partition
+    with pytest.raises(ModelOnexError) as exc:
+        await service.ingest([again])
+    assert exc.value.code is EnumErrorCode.DUPLICATE
+    assert f"{row['execution_id']} is already stored" in exc.value.message
+    # A writer other than ours is held to it too.
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await pool.execute(
+            "INSERT INTO hook_executions (execution_id, pattern_id, started_at, duration_ms, "
+            "status) VALUES ($1, $2, now(), 1, 'success')",
+            row["execution_id"],
+            PATTERN,
+        )
+    assert await pool.fetchval("SELECT count(*) FROM hook_executions") == 1
+    # Skipping duplicates stores only the new row, whatever partition the old one is in.
+    (fresh,) = execution_rows(1, seed=2, now=_days_ago(1))
+    result = await service.ingest([again, fresh], on_duplicate="skip")
+    assert (result.inserted, result.skipped_duplicates) == (1, 1)
+
+
+async def test_there_is_no_catch_all_partition_and_days_exist_ahead(pool: asyncpg.Pool) -> None:
+    assert (
+        await pool.fetchval(
+            "SELECT partdefid FROM pg_partitioned_table "
+            "WHERE partrelid = 'hook_executions'::regclass"
+        )
+        == 0
+    )
+    with pytest.raises(asyncpg.PostgresError, match="no partition"):
+        await pool.execute(
+            "INSERT INTO hook_executions (execution_id, pattern_id, started_at, duration_ms, "
+            "status) VALUES (gen_random_uuid(), 'p', now() - interval '400 days', 1, 'success')"
+        )
+    ahead = await pool.fetchval(
+        "SELECT to_regclass('hook_executions_p' || "
+        "to_char((now() AT TIME ZONE 'UTC') + interval '7 days', 'YYYYMMDD')) IS NOT NULL"
+    )
+    assert ahead
+
+
+async def test_buckets_equal_the_raw_rows(pool: asyncpg.Pool) -> None:
+    """Per hour and version, every count and sum, the first and last time, and the histogram
+    of durations: as numpy computes them from the ingested rows (in three batches, so the
+    trigger adds to buckets that exist)."""
+    service = await _service(pool)
+    rows = execution_rows(900, seed=3, now=_days_ago(0.5)) + execution_rows(
+        300, version_id=f"{PATTERN}@1.0.0", seed=4, now=_days_ago(0.5)
+    )
+    for i, row in enumerate(rows):
+        if i % 4 == 0:
+            row["cost_usd"] = 0.002 * (i % 9)
+        if i % 6 == 0:
+            del row["user_rating"]
+    for start in range(0, len(rows), 400):
+        await service.ingest(rows[start : start + 400])
+    buckets = await pool.fetch(
+        "SELECT *, duration_bins::text AS bins FROM execution_buckets WHERE width = 'hour'"
+    )
+    config = ModelObjective(pattern_id=PATTERN).reward
+    assert sum(b["n"] for b in buckets) == len(rows)
+    for bucket in buckets:
+        hour = bucket["bucket_start"]
+        mine = [
+            r
+            for r in rows
+            if (r["version_id"] or "") == bucket["version_id"]
+            and hour <= r["started_at"] < hour + timedelta(hours=1)
+        ]
+        d = np.array([r["duration_ms"] for r in mine])
+        assert bucket["n"] == len(mine)
+        assert bucket["first_at"] == min(r["started_at"] for r in mine)
+        assert bucket["duration_sum"] == pytest.approx(d.sum(), rel=1e-12)
+        assert bucket["log_duration_sq"] == pytest.approx((np.log1p(d) ** 2).sum(), rel=1e-12)
+        ratings = [r["user_rating"] for r in mine if "user_rating" in r]
+        assert (bucket["rating_n"], bucket["rating_sq"]) == (
+            len(ratings),
+            pytest.approx(sum(x * x for x in ratings)),
+        )
+        costs = [r["cost_usd"] for r in mine if "cost_usd" in r]
+        assert bucket["cost_n"] == len(costs)
+        assert bucket["reward_sum"] == pytest.approx(_rewards(config, mine).sum(), rel=1e-9)
+        bins, counts = np.unique(bin_of(d), return_counts=True)
+        stored = {int(k): v for k, v in json.loads(bucket["bins"]).items()}
+        assert stored == dict(zip(bins.tolist(), counts.tolist(), strict=True))
+
+
+async def test_a_new_reward_rebuilds_the_reward_sums(pool: asyncpg.Pool) -> None:
+    service = await _service(pool)
+    rows = execution_rows(400, seed=5, now=_days_ago(0.2))
+    await service.ingest(rows)
+    heavy = ModelRewardConfig(version=2, weights=ModelRewardWeights(latency=0.9, cost=0.05))
+    objective = ModelObjective(pattern_id=PATTERN, reward=heavy)
+    await service.set_objective(ModelObjectiveSetInput(objective=objective, actor="t"))
+    total = await pool.fetchval("SELECT sum(reward_sum) FROM execution_buckets")
+    assert total == pytest.approx(_rewards(heavy, rows).sum(), rel=1e-9)
+    assert not math.isclose(
+        total, _rewards(ModelObjective(pattern_id=PATTERN).reward, rows).sum(), rel_tol=1e-3
+    )
+
+
+async def _retain(pool: asyncpg.Pool, **request: Any) -> ModelRetentionReport:
+    async with pool.acquire() as conn:
+        return await NodeExecutionRetentionEffect().apply(conn, ModelRetentionRequest(**request))
+
+
+async def _counts(pool: asyncpg.Pool) -> tuple[int, int, int]:
+    """Stored rows, stored ids, and rows the buckets count."""
+    row = await pool.fetchrow(
+        "SELECT (SELECT count(*) FROM hook_executions) AS rows, "
+        "(SELECT count(*) FROM execution_ids) AS ids, "
+        "(SELECT sum(n) FROM execution_buckets) AS counted"
+    )
+    return row["rows"], row["ids"], row["counted"]
+
+
+async def test_retention_drops_old_days_after_rolling_them_up(pool: asyncpg.Pool) -> None:
+    service = await _service(pool)
+    rows = execution_rows(300, seed=6, now=_days_ago(3)) + execution_rows(
+        100, seed=7, now=_days_ago(0.1)
+    )
+    await service.ingest(rows)
+    before = await pool.fetch(
+        "SELECT version_id, sum(n) AS n, sum(duration_sum) AS d FROM execution_buckets "
+        "GROUP BY 1 ORDER BY 1"
+    )
+
+    dry = await _retain(pool, retention_days=2, dry_run=True)
+    assert dry.dropped and await _counts(pool) == (400, 400, 400)  # a dry run changes nothing
+
+    report = await _retain(pool, retention_days=2)
+    assert report.dropped == dry.dropped and report.not_aggregated == ()
+    horizon = datetime.now(UTC) - timedelta(days=2)
+    gone = [r for r in rows if r["started_at"].date() <= report.dropped[-1]]
+    assert report.rows_dropped == len(gone) > 0
+    kept = len(rows) - len(gone)
+    assert await _counts(pool) == (kept, kept, 400)  # the buckets still count every row
+    after = await pool.fetch(
+        "SELECT version_id, sum(n) AS n, sum(duration_sum) AS d FROM execution_buckets "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    assert [(r["n"], pytest.approx(r["d"])) for r in after] == [(r["n"], r["d"]) for r in before]
+    days = await pool.fetchval("SELECT count(*) FROM execution_buckets WHERE width = 'day'")
+    assert days == len({r["started_at"].date() for r in gone})  # one per day that had rows
+    assert all(
+        datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) <= horizon
+        for day in report.dropped
+    )
+
+    # Rows older than the horizon are refused in one line; nothing is stored.
+    (old,) = execution_rows(1, seed=8, now=_days_ago(2.5))
+    with pytest.raises(ModelOnexError) as exc:
+        await service.ingest([old])
+    assert "started_at" in exc.value.message and "executions are kept 2 days" in exc.value.message
+    assert await _counts(pool) == (kept, kept, 400)
+    assert (await _retain(pool)).dropped == ()  # nothing more to drop
+
+
+async def test_retention_keeps_days_a_running_experiment_reads(pool: asyncpg.Pool) -> None:
+    service = await _service(pool)
+    rows = execution_rows(300, seed=9, now=_days_ago(2.5))
+    await service.ingest(rows)
+    async with pool.acquire() as conn:
+        (improvement,) = await propose(conn, PATTERN, [proposal()])
+    await pool.execute(
+        "UPDATE improvements SET created_at = now() - interval '4 days' WHERE improvement_id = $1",
+        improvement.improvement_id,
+    )
+    report = await _retain(pool, retention_days=1)
+    need = datetime.now(UTC) - timedelta(days=4)
+    assert report.kept_for_experiments
+    for day in report.dropped:
+        assert datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) <= need
+    for day in report.kept_for_experiments:
+        assert datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) > need
+    kept = [r for r in rows if r["started_at"].date() not in report.dropped]
+    assert await pool.fetchval("SELECT count(*) FROM hook_executions") == len(kept)
+
+
+async def test_retention_stops_at_a_day_its_buckets_do_not_cover(pool: asyncpg.Pool) -> None:
+    service = await _service(pool)
+    await service.ingest(execution_rows(300, seed=10, now=_days_ago(3)))
+    oldest = await pool.fetchval(
+        "SELECT min(bucket_start) FROM execution_buckets WHERE width = 'hour'"
+    )
+    await pool.execute("DELETE FROM execution_buckets WHERE bucket_start = $1", oldest)
+    before = await _counts(pool)
+    report = await _retain(pool, retention_days=1)
+    # Empty days before it go; it and every later day stay.
+    assert report.not_aggregated == (oldest.date(),)
+    assert all(day < oldest.date() for day in report.dropped)
+    assert await _counts(pool) == before
+
+
+async def test_doctor_rebuilds_buckets_that_sum_another_reward(pool: asyncpg.Pool) -> None:
+    """As after an upgrade from before buckets: no stored reward, so the sums are NULL."""
+    service = await _service(pool)
+    rows = execution_rows(200, seed=11, now=_days_ago(0.3))
+    await pool.execute("DELETE FROM execution_reward_params")
+    await service.ingest(rows)
+    assert await pool.fetchval("SELECT count(reward_sum) FROM execution_buckets") == 0
+    found = await service.db_doctor()
+    assert [f.line() for f in found.findings] == [
+        f"stale bucket rewards: {PATTERN}: its execution buckets do not sum its objective's "
+        "reward (looks read raw rows instead): --fix rebuilds the sums"
+    ]
+    assert not found.healthy
+    assert (await service.db_doctor(fix=True)).healthy
+    assert (await service.db_doctor()).findings == ()
+    total = await pool.fetchval("SELECT sum(reward_sum) FROM execution_buckets")
+    config = ModelObjective(pattern_id=PATTERN).reward
+    assert total == pytest.approx(_rewards(config, rows).sum(), rel=1e-9)
+
+
+async def test_retention_and_trends_from_the_cli(
+    db_dsn: str, pool: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service = await _service(pool)
+    rows = execution_rows(300, seed=12, now=_days_ago(0.5))
+    await service.ingest(rows)
+    out = await run_cli(db_dsn, capsys, "trends", PATTERN, "--by", "day", "--days", "5", "--json")
+    points = [json.loads(line) for line in out.splitlines()]
+    assert sum(p["n"] for p in points) == len(rows)
+    by_day: dict[str, int] = {}
+    for r in rows:
+        day = r["started_at"].date().isoformat()
+        by_day[day] = by_day.get(day, 0) + 1
+    assert {p["start"][:10]: p["n"] for p in points} == by_day
+    table = await run_cli(db_dsn, capsys, "trends", PATTERN, "--by", "hour", "--days", "100")
+    assert table.splitlines()[0].split()[:3] == ["start", "(UTC)", "version"]
+    assert len(table.splitlines()) == 1 + len(
+        {r["started_at"].replace(minute=0, second=0, microsecond=0) for r in rows}
+    )
+
+    dry = await run_cli(db_dsn, capsys, "db", "retention", "--days", "1", "--dry-run")
+    assert (
+        "would drop:" in dry
+        and await pool.fetchval("SELECT retention_days FROM execution_retention") == 30
+    )
+    report = json.loads(await run_cli(db_dsn, capsys, "db", "retention", "--days", "1", "--json"))
+    assert report["retention_days"] == 1 and report["dry_run"] is False
+    assert report["rows_dropped"] == sum(
+        r["started_at"].date().isoformat() in report["dropped"] for r in rows
+    )
+    # The trend still counts every row: dropped days live on in their day buckets.
+    out = await run_cli(db_dsn, capsys, "trends", PATTERN, "--days", "5", "--json")
+    assert sum(json.loads(line)["n"] for line in out.splitlines()) == len(rows)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--dsn", db_dsn, "db", "retention", "--days", "0"])
+    assert exit_.value.code == 2
+    assert "--days: must be a whole number >= 1 and <= 1000, got '0'" in capsys.readouterr().err
