@@ -1286,35 +1286,25 @@ def main() -> None:
             missing, args.seed, workers=args.workers, looks=args.looks, routing=routing
         ):
             outcomes[(o.key, o.index)] = o
-        e2e, timing = _timed(
-            "wall time e2e",
-            lambda: asyncio.run(
+
+        def end_to_end(read_buckets: bool) -> dict[tuple[str, int], tuple[str, int]]:
+            return asyncio.run(
                 run_end_to_end(
                     e2e_tasks,
                     args.seed,
                     looks=args.looks,
                     routing=routing,
                     concurrency=args.concurrency,
+                    read_buckets=read_buckets,
                 )
-            ),
-        )
+            )
+
+        e2e, timing = _timed("wall time e2e", lambda: end_to_end(True))
         for line in e2e_report(e2e, outcomes):
             print(line, flush=True)
         print(timing, flush=True)
         if args.e2e_raw:
-            raw, timing = _timed(
-                "wall time e2e, raw rows",
-                lambda: asyncio.run(
-                    run_end_to_end(
-                        e2e_tasks,
-                        args.seed,
-                        looks=args.looks,
-                        routing=routing,
-                        concurrency=args.concurrency,
-                        read_buckets=False,
-                    )
-                ),
-            )
+            raw, timing = _timed("wall time e2e, raw rows", lambda: end_to_end(False))
             differ = sorted(t for t in e2e_tasks if e2e[t] != raw[t])
             print(
                 f"e2e buckets vs raw rows: {len(e2e_tasks) - len(differ)} of {len(e2e_tasks)} "

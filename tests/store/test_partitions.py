@@ -23,6 +23,7 @@ from nodes.compute.node_reward_compute import NodeRewardCompute
 from nodes.effect.node_execution_retention_effect import NodeExecutionRetentionEffect
 from nodes.service import FeedbackLoopService
 from nodes.stats.sketch import bin_of
+from nodes.storage.migrate import load_migrations, upgrade
 from tests.cli_in_process import run_cli
 from tests.factories import execution_rows, proposal
 from tests.lifecycle import propose
@@ -307,3 +308,57 @@ async def test_retention_and_trends_from_the_cli(
         main(["--dsn", db_dsn, "db", "retention", "--days", "0"])
     assert exit_.value.code == 2
     assert "--days: must be a whole number >= 1 and <= 1000, got '0'" in capsys.readouterr().err
+
+
+async def test_rows_stored_before_partitioning_are_moved_bucketed_and_kept_unique(
+    empty_db_dsn: str,
+) -> None:
+    """A database at migration 0006 with executions: 0007 puts them in day partitions, their
+    ids in execution_ids and their counts in buckets; their reward sums wait for doctor."""
+    earlier = [m for m in load_migrations() if m.version < 7]
+    rows = execution_rows(120, seed=13, now=_days_ago(40)) + execution_rows(
+        80, seed=14, now=_days_ago(1)
+    )
+    conn = await asyncpg.connect(empty_db_dsn)
+    try:
+        for migration in earlier:
+            await conn.execute(migration.sql)
+        await conn.copy_records_to_table(
+            "hook_executions",
+            records=[
+                (r["execution_id"], PATTERN, r["started_at"], r["duration_ms"], r["status"])
+                for r in rows
+            ],
+            columns=("execution_id", "pattern_id", "started_at", "duration_ms", "status"),
+        )
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+            "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        await conn.executemany(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            [(m.version, m.name, m.checksum) for m in earlier],
+        )
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(empty_db_dsn, min_size=1, max_size=2)
+    try:
+        assert [m.version for m in await upgrade(pool)][:1] == [7]
+        assert await _counts(pool) == (200, 200, 200)
+        assert await pool.fetchval("SELECT count(reward_sum) FROM execution_buckets") == 0
+        days = {r["started_at"].date() for r in rows}
+        partitions = await pool.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'hook_executions'::regclass "
+            "AND inhrelid::regclass::text = ANY($1::text[])",
+            [f"hook_executions_p{day:%Y%m%d}" for day in days],
+        )
+        assert partitions == len(days)  # the 40-day-old rows too, until retention drops them
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await pool.execute(
+                "INSERT INTO hook_executions (execution_id, pattern_id, started_at, duration_ms, "
+                "status) VALUES ($1, $2, now(), 1, 'success')",
+                rows[0]["execution_id"],
+                PATTERN,
+            )
+    finally:
+        await pool.close()

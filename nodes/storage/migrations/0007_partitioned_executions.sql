@@ -21,28 +21,9 @@
 ALTER TABLE hook_executions RENAME TO hook_executions_before_0007;
 ALTER INDEX hook_executions_pattern_started_idx RENAME TO hook_executions_before_0007_idx;
 
+-- The same columns, defaults, NOT NULLs and CHECKs (by their names), without the primary key.
 CREATE TABLE hook_executions (
-    execution_id      uuid NOT NULL,
-    pattern_id        text NOT NULL CHECK (pattern_id <> ''),
-    version_id        text NULL,
-    variant           text NULL,
-    started_at        timestamptz NOT NULL,
-    duration_ms       double precision NOT NULL
-                      CHECK (duration_ms >= 0 AND duration_ms < 'Infinity'::float8),
-    status            text NOT NULL CHECK (status IN ('success', 'failure', 'timeout', 'error')),
-    quality_results   jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (
-                          jsonb_typeof(quality_results) = 'object'
-                          AND CASE jsonb_typeof(quality_results -> 'score')
-                                  WHEN 'number' THEN (quality_results ->> 'score')::float8
-                                                     BETWEEN 0 AND 1
-                                  WHEN 'null' THEN true
-                                  ELSE quality_results -> 'score' IS NULL
-                              END),
-    performance_score double precision NULL,
-    error_message     text NULL,
-    user_rating       smallint NULL CHECK (user_rating BETWEEN 1 AND 5),
-    cost_usd          double precision NULL CHECK (cost_usd >= 0),
-    metadata          jsonb NOT NULL DEFAULT '{}'::jsonb CHECK (jsonb_typeof(metadata) = 'object')
+    LIKE hook_executions_before_0007 INCLUDING DEFAULTS INCLUDING CONSTRAINTS
 ) PARTITION BY RANGE (started_at);
 CREATE INDEX hook_executions_pattern_started_idx ON hook_executions (pattern_id, started_at);
 -- The analysis counts a window's errors by message: this reads only the rows that have one.
