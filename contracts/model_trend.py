@@ -24,7 +24,7 @@ class ModelTrendInput(BaseModel):
 
 class ModelTrendPoint(BaseModel):
     """One period of one version ('' for executions logged without a version). Durations'
-    percentiles are within 1 % (their histogram bin); ``reward_mean`` is None where the
+    percentiles are within 0.1 % (their histogram bin); ``reward_mean`` is None where the
     buckets' reward sums are not the objective's (``feedback-loop db doctor --fix``)."""
 
     model_config = _FROZEN

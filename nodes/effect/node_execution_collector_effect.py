@@ -6,7 +6,7 @@ read from raw rows instead when a bucket cannot serve: its reward sums were made
 reward than the objective's now (they are rebuilt when the objective changes; a database
 upgraded from before buckets has none until then), or ``read_buckets`` is off. Means and
 variances are the same either way (up to float rounding); durations' order statistics from
-buckets are known to within their 1 % bin, and bounds on them are read outwards.
+buckets are known to within their 0.1 % bin, and bounds on them are read outwards.
 """
 
 from __future__ import annotations

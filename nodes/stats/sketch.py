@@ -4,9 +4,9 @@ A duration d > 0 lies in bin i = ceil(ln d / ln GAMMA), which holds GAMMA^(i-1) 
 (durations under ``FLOOR_MS`` share the lowest bin, from 0). Histograms merge by adding counts,
 so any span of hours is one histogram; counts are exact, so the k-th smallest duration is known
 to lie in the bin where the running count reaches k: its rank error is zero and its value error
-is the bin's width, a factor GAMMA (1 %). Bounds built on order statistics therefore stay valid
+is the bin's width, a factor GAMMA (0.1 %). Bounds built on order statistics therefore stay valid
 when read outwards, each at the edge of its bin away from the estimate; point estimates take
-the value that is within GAMMA^(1/2) - 1 (about 0.5 %) of every value in the bin.
+the value that is within GAMMA^(1/2) - 1 (about 0.05 %) of every value in the bin.
 
 The bin index is computed in SQL (``feedback_duration_bin``); the constants here must match it
 (a test checks that they do).
@@ -32,7 +32,7 @@ __all__ = [
     "merge_bins",
 ]
 
-GAMMA = 1.01
+GAMMA = 1.001
 FLOOR_MS = 1e-6
 _LOG_GAMMA = math.log(GAMMA)
 _LOWEST_BIN = math.ceil(math.log(FLOOR_MS) / _LOG_GAMMA)

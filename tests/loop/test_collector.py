@@ -22,8 +22,8 @@ from tests.lifecycle import propose
 # Mid-hour, a day ago: the window reads whole hours from buckets and the partial ones raw; its
 # rows (and 8 days before it) stay within the retention horizon.
 NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(days=1)
-BIN_WIDTH = 0.01
-"""Durations' order statistics read from buckets are within their 1 % bin."""
+BIN_WIDTH = 0.001
+"""Durations' order statistics read from buckets are within their 0.1 % bin."""
 
 
 @pytest.mark.parametrize("read_buckets", [True, False], ids=["buckets", "raw"])

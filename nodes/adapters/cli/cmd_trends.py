@@ -16,7 +16,7 @@ def register(commands: Any) -> None:
         help="a pattern's executions per hour or day and version: count, success, latency, reward",
         description="Read from the hourly buckets the database keeps as executions arrive "
         "(and the day buckets retention leaves), so long spans are as cheap as short ones and "
-        "days whose raw rows were dropped still show. Latency percentiles are within 1 %% "
+        "days whose raw rows were dropped still show. Latency percentiles are within 0.1 % "
         "(their histogram bin). Versionless executions show as '-'.",
     )
     cmd.add_argument("pattern_id", type=PATTERN_ID, metavar="PATTERN")

@@ -11,7 +11,7 @@
 -- execution_buckets: per pattern, version ('' for rows without one) and UTC hour, the counts,
 -- sums and sums of squares of every metric a look reads, the first and last started_at, and
 -- the durations as a histogram on a logarithmic grid (bin i holds gamma^(i-1) < d <= gamma^i,
--- gamma = 1.01: values within 1 % of each other share a bin; counts are exact, so the ranks read
+-- gamma = 1.001: values within 0.1 % of each other share a bin; counts are exact, so the ranks read
 -- off it are exact and the values are known to within their bin). The reward depends on the
 -- pattern's objective, so it is summed under the pattern's row in execution_reward_params;
 -- changing it rebuilds the sums from raw rows in the same transaction (a pattern without a row
@@ -131,7 +131,7 @@ CREATE TABLE execution_buckets (
 -- The histogram's bin of a duration (ms); durations under 1e-6 ms share the lowest bin.
 CREATE FUNCTION feedback_duration_bin(duration_ms double precision) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ceil(ln(greatest(duration_ms, 1e-6)) / ln(1.01::float8))::integer;
+RETURN ceil(ln(greatest(duration_ms, 1e-6)) / ln(1.001::float8))::integer;
 
 -- Two histograms added bin by bin.
 CREATE FUNCTION feedback_merge_bins(a jsonb, b jsonb) RETURNS jsonb
