@@ -245,3 +245,20 @@ async def test_the_harness_runs_every_policy_and_credits_the_deciding_one(
     for v in stats.variants:
         pulls[v.policy] += v.pulls
     assert pulls == {r["policy"]: r["n"] for r in decided}
+
+
+def test_flags_come_from_the_environment_unless_the_settings_set_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENABLE_RL_LINTS", "yes")
+    monkeypatch.setenv("ENABLE_EXPERIMENT_HARNESS", "0")
+    lints = ModelLearningSettings(default_policy=EnumRoutingPolicy.LINTS)
+    engine = LearningEngine(dsn="postgresql://nobody@localhost/unused", settings=lints)
+    assert (engine.lints_enabled, engine.harness) == (True, False)  # nothing connects yet
+    monkeypatch.setenv("ENABLE_EXPERIMENT_HARNESS", "on")
+    overridden = lints.model_copy(update={"enable_experiment_harness": False})
+    engine = LearningEngine(dsn="postgresql://nobody@localhost/unused", settings=overridden)
+    assert (engine.lints_enabled, engine.harness) == (True, False)
+    monkeypatch.delenv("ENABLE_RL_LINTS")
+    with pytest.raises(ModelOnexError, match="LinTS is disabled"):
+        LearningEngine(dsn="postgresql://nobody@localhost/unused", settings=lints)
