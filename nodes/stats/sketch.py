@@ -102,12 +102,14 @@ class DurationHistogram:
         return np.where(bins <= _LOWEST_BIN, 0.0, middle)
 
     def percentiles(self, fractions: ArrayLike) -> FloatArray:
-        """Estimates of ``percentile_cont``: the order statistic nearest its position
-        1 + f (n - 1) (the two it interpolates between share a bin but for a bin's width)."""
+        """Estimates of ``percentile_cont``: it interpolates between the order statistics
+        around position h = 1 + f (n - 1); so do these, between the two estimates."""
         f = as_finite(fractions, "fractions")
         if self.n == 0:
             return np.full(f.shape, np.nan)
-        return self.order_statistics(np.rint(1 + f * (self.n - 1)))
+        h = 1 + f * (self.n - 1)
+        below, above = self.order_statistics(np.floor(h)), self.order_statistics(np.ceil(h))
+        return below + (h - np.floor(h)) * (above - below)
 
     def discrete_ranks(self, fractions: ArrayLike) -> np.ndarray:
         """The ranks ``percentile_disc`` reads at each fraction: ceil(f n), at least 1."""

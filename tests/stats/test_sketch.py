@@ -38,7 +38,8 @@ def test_percentiles_are_within_a_bin_of_numpys() -> None:
     values = np.random.default_rng(7).lognormal(5.0, 0.6, 20_000)
     fractions = np.array([0.5, 0.9, 0.95, 0.99])
     got = _histogram(values).percentiles(fractions)
-    assert got == pytest.approx(np.percentile(values, fractions * 100), rel=GAMMA - 1)
+    # Each order statistic within half a bin, so their interpolation too.
+    assert got == pytest.approx(np.percentile(values, fractions * 100), rel=GAMMA**0.5 - 1)
     ranks = _histogram(values).discrete_ranks(fractions)
     assert ranks.tolist() == np.ceil(fractions * len(values)).astype(int).tolist()
 
