@@ -31,13 +31,7 @@ def register(commands: Any) -> None:
         "once however many workers share the database. On SIGTERM: stop claiming, let running "
         "runs finish within --grace, roll back and re-queue the rest, exit 143.",
     )
-    cmd.add_argument(
-        "--concurrency",
-        type=at_least(1),
-        default=_DEFAULTS.concurrency,
-        metavar="N",
-        help=f"runs at once in this process (default {_DEFAULTS.concurrency})",
-    )
+    _count(cmd, "--concurrency", _DEFAULTS.concurrency, "runs at once in this process")
     _seconds(cmd, "--grace", _DEFAULTS.grace_s, "time running runs get to finish on SIGTERM")
     _seconds(
         cmd,
@@ -53,14 +47,14 @@ def register(commands: Any) -> None:
         _DEFAULTS.retention_every_s,
         "how often executions past the retention horizon are dropped (feedback-loop db retention)",
     )
-    cmd.add_argument(
-        "--max-attempts",
-        type=at_least(1),
-        default=_DEFAULTS.max_attempts,
-        metavar="N",
-        help=f"attempts of a run failing transiently (default {_DEFAULTS.max_attempts})",
-    )
+    _count(cmd, "--max-attempts", _DEFAULTS.max_attempts, "attempts of a run failing transiently")
     cmd.set_defaults(handler=_worker)
+
+
+def _count(cmd: argparse.ArgumentParser, flag: str, default: int, text: str) -> None:
+    cmd.add_argument(
+        flag, type=at_least(1), default=default, metavar="N", help=f"{text} (default {default})"
+    )
 
 
 def _seconds(cmd: argparse.ArgumentParser, flag: str, default: float, text: str) -> None:
