@@ -56,9 +56,7 @@ def _floor(at: datetime, period: timedelta) -> datetime:
 def _trend_point(
     at: datetime, version_id: str, rows: list[asyncpg.Record], reward: ModelRewardConfig
 ) -> ModelTrendPoint:
-    rewarded = all(
-        r["reward_sum"] is not None and sql_buckets.reward_params_match(r, reward) for r in rows
-    )
+    rewarded = all(sql_buckets.sums_reward(r, reward) for r in rows)
     parts = [r if rewarded else {**r, "reward_sum": 0.0, "reward_sq": 0.0} for r in rows]
     arm = arm_from_buckets(version_id, parts, [], tail=False)
     return ModelTrendPoint(
@@ -81,7 +79,7 @@ def _by_version(
     were not made with ``reward`` (the caller then reads raw rows)."""
     grouped: dict[str, list[asyncpg.Record]] = defaultdict(list)
     for part in parts:
-        if part["reward_sum"] is None or not sql_buckets.reward_params_match(part, reward):
+        if not sql_buckets.sums_reward(part, reward):
             return None
         grouped[part["version_id"] or unversioned_as].append(part)
     return grouped

@@ -316,13 +316,9 @@ class NodeExecutionIngestEffect:
         items = rows if isinstance(rows, Sequence) else list(rows)
         locator = locator or RowLocator()
         problems = problems if problems is not None else ProblemLog(locator.source)
-        # Partitions are created in a transaction of their own (it locks the table); inside the
-        # caller's transaction only the horizon is read, the runtime has made them.
-        horizon = await (
-            sql_partitions.horizon(conn)
-            if conn.is_in_transaction()
-            else sql_partitions.prepare_partitions(conn)
-        )
+        # The partitions from the horizon on exist: the runtime makes them once a day, and
+        # retention when it changes the horizon.
+        horizon = await sql_partitions.horizon(conn)
         validator = _BatchValidator(locator, problems, datetime.now(UTC), validated, horizon)
         if problems:
             validator.validate(items, 0)
@@ -352,18 +348,29 @@ class NodeExecutionIngestEffect:
         """One transaction. Skipping duplicates, a concurrent batch may store one of our ids
         between our check and our insert: the insert then fails on the id's key and the whole
         transaction is tried again, now seeing that row (at most ``_SKIP_ATTEMPTS`` times)."""
-        for attempt in range(1, _SKIP_ATTEMPTS + 1):
+        retries = _SKIP_ATTEMPTS - 1 if on_duplicate == "skip" else 0
+        for _ in range(retries):
             try:
-                async with conn.transaction():
-                    inserted = await self._copy(conn, items, validator, on_duplicate)
-                    if not allow_unregistered:
-                        await self._check_registry(conn, items, validator)
-                return inserted
+                return await self._store_once(
+                    conn, items, validator, on_duplicate, allow_unregistered
+                )
             except asyncpg.UniqueViolationError:
-                if on_duplicate != "skip" or attempt == _SKIP_ATTEMPTS:
-                    raise
                 validator.restart()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._store_once(conn, items, validator, on_duplicate, allow_unregistered)
+
+    async def _store_once(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[Row],
+        validator: _BatchValidator,
+        on_duplicate: DuplicatePolicy,
+        allow_unregistered: bool,
+    ) -> int:
+        async with conn.transaction():
+            inserted = await self._copy(conn, items, validator, on_duplicate)
+            if not allow_unregistered:
+                await self._check_registry(conn, items, validator)
+        return inserted
 
     async def _copy(
         self,

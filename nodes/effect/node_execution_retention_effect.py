@@ -58,14 +58,11 @@ class NodeExecutionRetentionEffect:
     ) -> ModelRetentionReport:
         if request.retention_days is not None and not request.dry_run:
             await sql_partitions.set_retention_days(conn, request.retention_days)
-        settings = await sql_partitions.retention_settings(conn)
+            # A longer retention moves the horizon back: its days need partitions at once.
+            await sql_partitions.prepare_partitions(conn)
+        settings = await sql_partitions.retention_settings(conn, request.retention_days)
         days = request.retention_days or settings["retention_days"]
         horizon = settings["horizon"]
-        if request.dry_run and request.retention_days is not None:
-            now = await conn.fetchval("SELECT now()")
-            horizon = max(
-                now - timedelta(days=days), settings["kept_from"] or now - timedelta(days=days)
-            )
         plan = self._compute.plan(
             ModelRetentionInput(
                 partitions=tuple(map(_day_partition, await sql_partitions.day_partitions(conn))),

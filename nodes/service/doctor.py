@@ -32,7 +32,6 @@ from nodes.storage.locks import (
 )
 from nodes.storage.migrate import status as migration_status
 from nodes.storage.migrate import upgrade
-from nodes.storage.sql_executions import reward_arguments
 
 # A pattern's lock is tried, not waited for: a live run holds it for minutes.
 _TRY_LOCK_MS = 1
@@ -187,7 +186,7 @@ async def _bucket_rewards(
     stored = await sql_buckets.stored_reward_params(conn)
     for pattern_id in await sql_lineage.pattern_ids(conn):
         reward = (await objectives.get(conn, pattern_id)).reward
-        if stored.get(pattern_id) == reward_arguments(reward):
+        if sql_buckets.reward_params_match(stored.get(pattern_id), reward):
             continue
         if fix:
             async with conn.transaction():

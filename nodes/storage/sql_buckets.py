@@ -10,6 +10,7 @@ buckets (``feedback_raw_buckets``), so every part has one shape and adds up the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -155,7 +156,12 @@ async def stored_reward_params(conn: asyncpg.Connection) -> dict[str, tuple[floa
     return {r["pattern_id"]: tuple(r.values())[1:] for r in rows}
 
 
-def reward_params_match(row: Any, reward: ModelRewardConfig) -> bool:
-    """Whether a part's stored reward parameters are the reward the caller scores with."""
-    stored = row["reward_params"]
+def reward_params_match(stored: Sequence[float] | None, reward: ModelRewardConfig) -> bool:
+    """Whether stored reward parameters (a part's ``reward_params``, or one pattern's of
+    ``stored_reward_params``) are the reward the caller scores with."""
     return stored is not None and tuple(stored) == reward_arguments(reward)
+
+
+def sums_reward(part: Mapping[str, Any], reward: ModelRewardConfig) -> bool:
+    """Whether a part's reward sums are there and were made with ``reward``."""
+    return part["reward_sum"] is not None and reward_params_match(part["reward_params"], reward)

@@ -48,12 +48,13 @@ def _horizon_of(row: asyncpg.Record) -> Horizon:
     return Horizon(row["horizon"], reason)
 
 
-async def retention_settings(conn: asyncpg.Connection) -> asyncpg.Record:
+async def retention_settings(conn: asyncpg.Connection, days: int | None = None) -> asyncpg.Record:
     """``retention_days``, ``kept_from`` (NULL until retention dropped a partition) and the
-    current ``horizon``."""
+    ``horizon``: the current one, or the one ``days`` of retention would give."""
     row: asyncpg.Record = await conn.fetchrow(
-        "SELECT retention_days, kept_from, feedback_execution_horizon() AS horizon "
-        "FROM execution_retention"
+        "SELECT retention_days, kept_from, feedback_execution_horizon($1) AS horizon "
+        "FROM execution_retention",
+        days,
     )
     return row
 

@@ -362,3 +362,14 @@ async def test_rows_stored_before_partitioning_are_moved_bucketed_and_kept_uniqu
             )
     finally:
         await pool.close()
+
+
+async def test_a_longer_retention_makes_its_days_ready_for_ingest(pool: asyncpg.Pool) -> None:
+    """The horizon moves back: rows in the days it gained are stored, not refused by the
+    database for want of a partition."""
+    service = await _service(pool)
+    rows = execution_rows(50, seed=15, now=_days_ago(36))
+    with pytest.raises(ModelOnexError, match="executions are kept 30 days"):
+        await service.ingest(rows)
+    await _retain(pool, retention_days=45)
+    assert (await service.ingest(rows)).inserted == 50

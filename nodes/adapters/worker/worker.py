@@ -170,7 +170,7 @@ class LoopWorker:
                 enqueued = len((await self._service.enqueue_due_runs(settings.schedule_batch)).runs)
                 if passes % passes_per_purge == 0:
                     await self._service.purge_finished_jobs(timedelta(seconds=settings.keep_log_s))
-                if passes % passes_per_retention == 1 % passes_per_retention:
+                if (passes - 1) % passes_per_retention == 0:  # at start, then every period
                     await self._retention()
             except _PASS_ERRORS as exc:
                 log.warning("scheduler_pass_failed", error=str(exc))

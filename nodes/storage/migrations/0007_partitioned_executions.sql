@@ -48,10 +48,11 @@ CREATE TABLE execution_retention (
 INSERT INTO execution_retention DEFAULT VALUES;
 
 -- The earliest started_at a new row may have: the retention horizon, or the oldest kept
--- partition's lower bound when that is later.
-CREATE FUNCTION feedback_execution_horizon() RETURNS timestamptz
+-- partition's lower bound when that is later. ``days`` instead of the setting: what a new
+-- setting would make it (a dry run of retention).
+CREATE FUNCTION feedback_execution_horizon(days integer DEFAULT NULL) RETURNS timestamptz
 LANGUAGE sql STABLE
-RETURN (SELECT greatest(now() - make_interval(days => retention_days), kept_from)
+RETURN (SELECT greatest(now() - make_interval(days => coalesce(days, retention_days)), kept_from)
         FROM execution_retention);
 
 -- A partition for every UTC day from the horizon's to the day of ``through``: the rows a
