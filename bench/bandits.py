@@ -55,6 +55,7 @@ OURS: dict[str, Policy] = {
     "UCB1": lambda n, s, rng: ucb1(n, s, 1.0, rng),
     "Thompson": lambda n, s, rng: thompson(n, s, SIMULATION, rng),
 }
+FLUSH_ROUNDS = 9  # timed flushes and folds of 1,000 arms (after a first one that creates them)
 YIELD_EVERY = 100  # decisions between two yields to the event loop in the engine figures
 BOUNDS = {"epsilon-greedy": (0.85, 1.15), "UCB1": (0.85, 1.15), "Thompson": (0.8, 1.25)}
 
@@ -233,7 +234,7 @@ async def engine_figures(decisions: int) -> None:
                     await asyncio.sleep(0)  # as a server would between requests: flushes run
         elapsed = time.perf_counter() - start  # includes the flushes and the close's last one
         pulls = await pool.fetchval(
-            "SELECT sum(pulls)::bigint FROM routing_arms WHERE domain = 'bench'"
+            "SELECT sum(pulls)::bigint FROM routing_arm_totals WHERE domain = 'bench'"
         )
         logged = await pool.fetchval(
             "SELECT count(*) FROM routing_decisions WHERE domain = 'bench' AND propensity > 0"
@@ -263,17 +264,29 @@ async def engine_figures(decisions: int) -> None:
             f"{np.percentile(latencies, 99) / 1e3:.1f} us"
         )
         times: list[float] = []
-        async with LearningEngine(pool=pool, settings=settings) as engine:
-            for round_ in range(6):
+        folds: list[float] = []
+        manual = settings.model_copy(update={"flush_interval_s": 3600, "refresh_interval_s": 3600})
+        async with LearningEngine(pool=pool, settings=manual) as engine:  # flushed and folded here
+            await engine.fold()  # what the engines above left unfolded
+            for round_ in range(FLUSH_ROUNDS + 1):
                 for i in range(1_000):
                     await engine.record_outcome("wide", f"arm-{i}", float(round_ % 2))
                 flush_start = time.perf_counter()
                 await engine.flush()
                 times.append(time.perf_counter() - flush_start)
+                fold_start = time.perf_counter()
+                folded = await engine.fold()
+                folds.append(time.perf_counter() - fold_start)
+                assert folded == 1_000, folded
         print(
-            f"flush of 1,000 arms' deltas (one transaction): median "
-            f"{np.median(times[1:]) * 1e3:.1f} ms over 5 (the first, creating the rows, "
+            f"flush of 1,000 arms' deltas (one transaction, deltas appended): median "
+            f"{np.median(times[1:]) * 1e3:.1f} ms over {FLUSH_ROUNDS} (the first "
             f"{times[0] * 1e3:.1f} ms)"
+        )
+        print(
+            f"fold of 1,000 arms' appended deltas into their rows (once per refresh interval, "
+            f"one process at a time): median {np.median(folds[1:]) * 1e3:.1f} ms over "
+            f"{FLUSH_ROUNDS} (the first, creating the rows, {folds[0] * 1e3:.1f} ms)"
         )
 
 

@@ -190,7 +190,8 @@ class ModelRoutingDomainState(BaseModel):
 class ModelArmDeltas(BaseModel):
     """What one process learned per arm since its last flush, column by column (a flush can
     carry thousands of arms): row i is arm ``arms[i]`` of ``policies[i]`` in ``domains[i]``,
-    learned under ``epochs[i]``; LinTS rows also carry their per-feature sums (else empty)."""
+    learned under ``epochs[i]``. LinTS rows also carry their per-feature sums, in ``lints``
+    under their row number (sparse: the other rows allocate nothing)."""
 
     model_config = _FROZEN
 
@@ -201,8 +202,9 @@ class ModelArmDeltas(BaseModel):
     pulls: list[int] = Field(default_factory=list)
     reward_sums: list[float] = Field(default_factory=list)
     regret_sums: list[float] = Field(default_factory=list)
-    lints_a: list[list[float]] = Field(default_factory=list)
-    lints_b: list[list[float]] = Field(default_factory=list)
+    lints: dict[int, tuple[list[float], list[float]]] = Field(
+        default_factory=dict, description="row -> (sums of x^2, sums of reward * x) per feature"
+    )
 
 
 class ModelDecisionLog(BaseModel):

@@ -1,9 +1,10 @@
 """The routing store: a LearningEngine's batches in, domains' shared state out.
 
-``flush`` writes one batch in one transaction: its (writer, seq) key, the arm deltas added to
-the shared rows (``pulls = pulls + delta``, so concurrent writers add up exactly) and the
-decision log by COPY. A batch whose key is already stored committed earlier, when a COMMIT's
-outcome was lost with the connection: it is acknowledged and not applied twice. Deltas
+``flush`` writes one batch in one transaction: its (writer, seq) key, the arm deltas appended
+by COPY and the decision log by COPY. ``fold`` later adds the appended deltas to the arms' rows
+(``pulls = pulls + delta``, so concurrent writers add up exactly); readers add the ones not yet
+folded. A batch whose key is already stored committed earlier, when a COMMIT's outcome was lost
+with the connection: it is acknowledged and not applied twice. Deltas
 learned under an epoch that a reset has since ended are dropped (the domain row is
 share-locked while they are added, so a reset is either before the batch or after it).
 """
@@ -38,35 +39,37 @@ class NodeRoutingStoreEffect:
     ) -> ModelRoutingFlushed:
         deltas, log = request.deltas, request.decisions
         async with conn.transaction():
-            if not await sql_routing.claim_batch(conn, request.writer_id, request.seq):
-                return ModelRoutingFlushed(
-                    seq=request.seq, committed=False, deltas=0, stale=0, decisions=0
-                )
             if request.domains:
                 await sql_routing.ensure_domains(
                     conn, list(request.domains), [p.value for p in request.domains.values()]
                 )
-            names = sorted(set(deltas.domains))
-            epochs = await sql_routing.lock_epochs(conn, names) if names else {}
-            fresh = [
-                i
-                for i, (d, e) in enumerate(zip(deltas.domains, deltas.epochs, strict=True))
-                if epochs.get(d) == e
-            ]
-            if fresh:
-                await sql_routing.add_arm_deltas(
-                    conn,
-                    [deltas.domains[i] for i in fresh],
-                    [deltas.policies[i] for i in fresh],
-                    [deltas.arms[i] for i in fresh],
-                    [deltas.pulls[i] for i in fresh],
-                    [deltas.reward_sums[i] for i in fresh],
-                    [deltas.regret_sums[i] for i in fresh],
+            epochs = await sql_routing.claim_batch(
+                conn, request.writer_id, request.seq, sorted(set(deltas.domains))
+            )
+            if epochs is None:
+                return ModelRoutingFlushed(
+                    seq=request.seq, committed=False, deltas=0, stale=0, decisions=0
                 )
+            current = [
+                epochs.get(d) == e for d, e in zip(deltas.domains, deltas.epochs, strict=True)
+            ]
+            rows = zip(
+                deltas.domains,
+                deltas.policies,
+                deltas.arms,
+                deltas.pulls,
+                deltas.reward_sums,
+                deltas.regret_sums,
+                strict=True,
+            )
+            fresh = [row for row, ok in zip(rows, current, strict=True) if ok]
+            if fresh:
+                await sql_routing.copy_arm_deltas(conn, fresh)
             features = [
                 ((deltas.domains[i], deltas.policies[i], deltas.arms[i], f), a, b)
-                for i in fresh
-                for f, (a, b) in enumerate(zip(deltas.lints_a[i], deltas.lints_b[i], strict=True))
+                for i, (a_sums, b_sums) in deltas.lints.items()
+                if current[i]
+                for f, (a, b) in enumerate(zip(a_sums, b_sums, strict=True))
             ]
             if features:
                 keys, a_sums, b_sums = (list(c) for c in zip(*features, strict=True))
@@ -96,6 +99,10 @@ class NodeRoutingStoreEffect:
             stale=len(deltas.domains) - len(fresh),
             decisions=len(log.numbers),
         )
+
+    async def fold(self, conn: asyncpg.Connection) -> int | None:
+        """Add every appended delta to its arm's row; None when another process is folding."""
+        return await sql_routing.fold_arm_deltas(conn)
 
     async def load(
         self, conn: asyncpg.Connection, domains: list[str]

@@ -4,7 +4,9 @@
 in-process state only (no round trip; a domain's first use in a process reads it once). A
 background task writes what was learned, as additive deltas, and the decision log, every
 ``flush_interval_s`` (default 1 s), one transaction per flush, and reads what other processes
-wrote every ``refresh_interval_s`` (default 1 s). So:
+wrote every ``refresh_interval_s`` (default 1 s). Deltas are appended (a COPY); the same task
+folds everybody's appended deltas into the arms' rows once per refresh interval (one process at
+a time), and readers add what is not folded yet. So:
 
 - a process killed with -9 loses at most the last flush interval of outcomes and decisions;
 - nothing is counted twice: each batch carries the writer's id and a sequence number stored in
@@ -326,6 +328,7 @@ class LearningEngine(RuntimeClient):
                 if time.monotonic() >= next_refresh:
                     next_refresh = time.monotonic() + self.settings.refresh_interval_s
                     await self.refresh()
+                    await self.fold()
             except Exception as exc:  # the request path must not fail for its bookkeeping
                 log.warning("routing_flush_failed", error=str(exc))
 
@@ -340,6 +343,14 @@ class LearningEngine(RuntimeClient):
                 self._inflight = batch
                 result = await self._write(batch)
             return result
+
+    async def fold(self) -> int | None:
+        """Add the deltas every process has appended to the arms' rows (what flushes write is
+        appended, which is cheaper than updating rows in place; readers add what is not folded
+        yet). Run by the background task once per refresh interval; None when another process
+        was folding."""
+        async with self.runtime.connection() as conn:
+            return await self._store.fold(conn)
 
     async def _write(self, batch: ModelRoutingFlush) -> ModelRoutingFlushed:
         async with self.runtime.connection() as conn:
@@ -368,8 +379,11 @@ class LearningEngine(RuntimeClient):
                 pulls=[d.pulls for d in learned],
                 reward_sums=[d.reward_sum for d in learned],
                 regret_sums=[d.regret_sum for d in learned],
-                lints_a=[[] if d.lints_a is None else d.lints_a.tolist() for d in learned],
-                lints_b=[[] if d.lints_b is None else d.lints_b.tolist() for d in learned],
+                lints={
+                    i: (d.lints_a.tolist(), d.lints_b.tolist())
+                    for i, d in enumerate(learned)
+                    if d.lints_a is not None and d.lints_b is not None
+                },
             ),
             decisions=ModelDecisionLog(
                 numbers=list(numbers),

@@ -50,3 +50,6 @@ async def unlock_pattern_for_session(conn: asyncpg.Connection, pattern_id: str) 
 
 RETENTION_LOCK_KEY = pattern_lock_key("\x00retention")
 """One retention pass at a time, in every process (no pattern id can start with NUL)."""
+
+ROUTING_FOLD_LOCK_KEY = pattern_lock_key("\x00routing-fold")
+"""Folds of learned routing's appended deltas and domain resets, one at a time."""

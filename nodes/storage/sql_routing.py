@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from nodes.storage.locks import ROUTING_FOLD_LOCK_KEY
+
 _DOMAIN_COLUMNS = "domain, policy, frozen, frozen_arm, epoch, updated_at"
 _DECISION_COLUMNS = (
     "decision_id",
@@ -22,26 +24,45 @@ _DECISION_COLUMNS = (
 )
 _BATCH_RETENTION = "1 day"
 
+_DELTA_COLUMNS = ("domain", "policy", "arm", "pulls", "reward_sum", "regret_sum")
+
+ArmDeltaRow = tuple[str, str, str, int, float, float]
 DecisionRow = tuple[str, str, str, str, float, float, list[float] | None, datetime]
 
 
-async def claim_batch(conn: asyncpg.Connection, writer_id: UUID, seq: int) -> bool:
-    """Record (writer, seq) in the caller's transaction; False when it is already there, i.e.
-    that batch committed before (a retry after an unknown outcome). The same statement prunes
-    the writer's earlier keys (it never retries them) and anybody's older than a day."""
-    claimed = await conn.fetchval(
+async def claim_batch(
+    conn: asyncpg.Connection, writer_id: UUID, seq: int, domains: list[str]
+) -> dict[str, int] | None:
+    """Record (writer, seq) in the caller's transaction and share-lock the batch's domains
+    until it ends, in one round trip. Returns the domains' epochs, or None when the key is
+    already there, i.e. that batch committed before (a retry after an unknown outcome).
+
+    The lock keeps a reset (which updates the domain row) from slipping between reading an
+    epoch and adding the deltas learned under it. The same statement prunes the writer's
+    earlier keys (it never retries them) and anybody's older than a day."""
+    row = await conn.fetchrow(
         f"""
         WITH pruned AS (
             DELETE FROM routing_flushes WHERE (writer_id = $1 AND seq < $2)
                 OR flushed_at < now() - interval '{_BATCH_RETENTION}'
+        ), claimed AS (
+            INSERT INTO routing_flushes (writer_id, seq) VALUES ($1, $2)
+            ON CONFLICT DO NOTHING RETURNING true
+        ), locked AS (
+            SELECT domain, epoch FROM routing_domains WHERE domain = ANY($3::text[])
+            ORDER BY domain FOR SHARE
         )
-        INSERT INTO routing_flushes (writer_id, seq) VALUES ($1, $2)
-        ON CONFLICT DO NOTHING RETURNING true
+        SELECT EXISTS (SELECT FROM claimed) AS claimed,
+               (SELECT array_agg(domain) FROM locked) AS domains,
+               (SELECT array_agg(epoch) FROM locked) AS epochs
         """,
         writer_id,
         seq,
+        domains,
     )
-    return claimed is True
+    if not row["claimed"]:
+        return None
+    return dict(zip(row["domains"] or [], row["epochs"] or [], strict=True))
 
 
 async def ensure_domains(conn: asyncpg.Connection, domains: list[str], policies: list[str]) -> None:
@@ -53,62 +74,43 @@ async def ensure_domains(conn: asyncpg.Connection, domains: list[str], policies:
     )
 
 
-async def lock_epochs(conn: asyncpg.Connection, domains: list[str]) -> dict[str, int]:
-    """The domains' epochs, share-locked until the transaction ends, so a reset (which updates
-    the row) cannot slip between reading the epoch and adding deltas learned under it."""
-    rows = await conn.fetch(
-        "SELECT domain, epoch FROM routing_domains WHERE domain = ANY($1::text[]) "
-        "ORDER BY domain FOR SHARE",
-        domains,
-    )
-    return {r["domain"]: r["epoch"] for r in rows}
+async def copy_arm_deltas(conn: asyncpg.Connection, rows: Sequence[ArmDeltaRow]) -> None:
+    """Append arms' deltas (added to their rows by the next fold; readers add them already)."""
+    await conn.copy_records_to_table("routing_arm_deltas", records=rows, columns=_DELTA_COLUMNS)
 
 
-async def add_arm_deltas(
-    conn: asyncpg.Connection,
-    domains: list[str],
-    policies: list[str],
-    arms: list[str],
-    pulls: list[int],
-    reward_sums: list[float],
-    regret_sums: list[float],
-) -> None:
-    """Add each delta to its arm's row, never read-modify-write: existing rows by one UPDATE
-    (cheaper than an upsert's speculative insertion), new ones inserted at the delta (a row
-    another writer inserts meanwhile is added to, by the conflict clause)."""
-    await conn.execute(
-        """
-        WITH v AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
-                                 $5::float8[], $6::float8[])
-                AS v (domain, policy, arm, pulls, reward_sum, regret_sum)
-        ), updated AS (
-            UPDATE routing_arms AS a SET
-                pulls = a.pulls + v.pulls,
-                reward_sum = a.reward_sum + v.reward_sum,
-                regret_sum = a.regret_sum + v.regret_sum,
-                updated_at = now()
-            FROM v WHERE a.domain = v.domain AND a.policy = v.policy AND a.arm = v.arm
-            RETURNING a.domain, a.policy, a.arm
+async def fold_arm_deltas(conn: asyncpg.Connection) -> int | None:
+    """Move every appended delta into its arm's row, in one statement; the number of deltas
+    folded, or None when another fold or a reset holds the lock (skip, nothing is lost).
+
+    Deltas committed after the statement's snapshot are neither deleted nor added: they wait
+    for the next fold. The lock makes a reset wait for a running fold (and the reverse), so a
+    reset never misses a row a fold inserted."""
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", ROUTING_FOLD_LOCK_KEY):
+            return None
+        folded: int = await conn.fetchval(
+            """
+            WITH moved AS (
+                DELETE FROM routing_arm_deltas
+                RETURNING domain, policy, arm, pulls, reward_sum, regret_sum
+            ), sums AS (
+                SELECT domain, policy, arm, sum(pulls) AS pulls, sum(reward_sum) AS reward_sum,
+                       sum(regret_sum) AS regret_sum, count(*) AS deltas
+                FROM moved GROUP BY domain, policy, arm
+            ), upserted AS (
+                INSERT INTO routing_arms AS a (domain, policy, arm, pulls, reward_sum, regret_sum)
+                SELECT domain, policy, arm, pulls, reward_sum, regret_sum FROM sums
+                ON CONFLICT (domain, policy, arm) DO UPDATE SET
+                    pulls = a.pulls + EXCLUDED.pulls,
+                    reward_sum = a.reward_sum + EXCLUDED.reward_sum,
+                    regret_sum = a.regret_sum + EXCLUDED.regret_sum,
+                    updated_at = now()
+            )
+            SELECT coalesce(sum(deltas), 0)::bigint FROM sums
+            """
         )
-        INSERT INTO routing_arms AS a (domain, policy, arm, pulls, reward_sum, regret_sum)
-        SELECT v.* FROM v WHERE NOT EXISTS (
-            SELECT 1 FROM updated u
-            WHERE u.domain = v.domain AND u.policy = v.policy AND u.arm = v.arm
-        )
-        ON CONFLICT (domain, policy, arm) DO UPDATE SET
-            pulls = a.pulls + EXCLUDED.pulls,
-            reward_sum = a.reward_sum + EXCLUDED.reward_sum,
-            regret_sum = a.regret_sum + EXCLUDED.regret_sum,
-            updated_at = now()
-        """,
-        domains,
-        policies,
-        arms,
-        pulls,
-        reward_sums,
-        regret_sums,
-    )
+    return folded
 
 
 async def add_lints_deltas(
@@ -153,7 +155,7 @@ async def arms(conn: asyncpg.Connection, names: list[str]) -> list[asyncpg.Recor
         """
         SELECT a.domain, a.policy, a.arm, a.pulls, a.reward_sum, a.regret_sum, a.updated_at,
                coalesce(l.a_sums, '{}') AS a_sums, coalesce(l.b_sums, '{}') AS b_sums
-        FROM routing_arms a
+        FROM routing_arm_totals a
         LEFT JOIN LATERAL (
             SELECT array_agg(a_sum ORDER BY feature) AS a_sums,
                    array_agg(b_sum ORDER BY feature) AS b_sums
@@ -177,15 +179,18 @@ async def decision_count(conn: asyncpg.Connection, domain: str) -> int:
 
 async def reset(conn: asyncpg.Connection, domain: str) -> asyncpg.Record | None:
     """Forget the domain's statistics and start a new epoch (one transaction); the decision
-    log and the freeze stay. None for an unknown domain."""
+    log and the freeze stay. None for an unknown domain. Waits for a running fold (its lock),
+    so the rows a fold inserts are seen and deleted."""
     async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", ROUTING_FOLD_LOCK_KEY)
         row: asyncpg.Record | None = await conn.fetchrow(
             "UPDATE routing_domains SET epoch = epoch + 1, updated_at = now() "
             f"WHERE domain = $1 RETURNING {_DOMAIN_COLUMNS}",
             domain,
         )
         if row is not None:
-            await conn.execute("DELETE FROM routing_arms WHERE domain = $1", domain)
+            for table in ("routing_arms", "routing_arm_deltas", "routing_lints"):
+                await conn.execute(f"DELETE FROM {table} WHERE domain = $1", domain)
     return row
 
 

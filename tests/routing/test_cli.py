@@ -47,7 +47,7 @@ async def test_routing_commands(
     assert await _cli(db_dsn, capsys, "routing", "unfreeze", "chat") == "chat: learning again\n"
     out = await _cli(db_dsn, capsys, "routing", "reset", "chat")
     assert out == "chat: reset, epoch 1; every process starts over from cold\n"
-    assert await pool.fetchval("SELECT count(*) FROM routing_arms") == 0
+    assert await pool.fetchval("SELECT count(*) FROM routing_arm_totals") == 0
 
     err = await _cli(db_dsn, capsys, "routing", "reset", "nowhere", code=1)
     assert err == (

@@ -21,6 +21,7 @@ from contracts.model_routing import (
 from nodes import LearningEngine
 from nodes.effect.node_routing_store_effect import NodeRoutingStoreEffect
 from tests.polling import until
+from tests.routing.learning import learn, totals
 
 ARMS = ["small", "medium", "large"]
 
@@ -43,21 +44,6 @@ async def engine(pool: asyncpg.Pool) -> AsyncIterator[LearningEngine]:
         yield engine
 
 
-async def _learn(
-    engine: LearningEngine, domain: str, rewards: dict[str, float], times: int
-) -> None:
-    for _ in range(times):
-        for arm, reward in rewards.items():
-            await engine.record_outcome(domain, arm, reward)
-
-
-async def _arms(pool: asyncpg.Pool, domain: str) -> dict[str, tuple[int, float]]:
-    rows = await pool.fetch(
-        "SELECT arm, pulls, reward_sum FROM routing_arms WHERE domain = $1", domain
-    )
-    return {r["arm"]: (r["pulls"], r["reward_sum"]) for r in rows}
-
-
 async def test_cold_start_tries_every_arm_then_remembers_across_restarts(
     pool: asyncpg.Pool,
 ) -> None:
@@ -68,7 +54,7 @@ async def test_cold_start_tries_every_arm_then_remembers_across_restarts(
             served.append(await first.select_model("route", ARMS))
             await first.record_outcome("route", served[-1], 1.0 if served[-1] == "large" else 0.0)
         assert sorted(served) == sorted(ARMS)
-    assert await _arms(pool, "route") == {"small": (1, 0.0), "medium": (1, 0.0), "large": (1, 1.0)}
+    assert await totals(pool, "route") == {"small": (1, 0.0), "medium": (1, 0.0), "large": (1, 1.0)}
     async with LearningEngine(pool=pool, settings=settings) as second:
         # Restarted: what was learned is read back, so UCB1 does not start over.
         assert await second.select_model("route", ARMS) == "large"
@@ -96,13 +82,13 @@ async def test_every_decision_is_logged_with_its_propensity(
 async def test_arms_added_and_removed_keep_their_statistics(
     engine: LearningEngine, pool: asyncpg.Pool
 ) -> None:
-    await _learn(engine, "arms", {"small": 1.0, "medium": 0.0}, 5)
+    await learn(engine, "arms", {"small": 1.0, "medium": 0.0}, 5)
     # "large" is new: it starts cold; "small" left out for a while is never served meanwhile.
     served = {await engine.select_model("arms", ["medium", "large"]) for _ in range(100)}
     assert served == {"medium", "large"}
     await engine.record_outcome("arms", "large", 0.5)
     await engine.flush()
-    assert await _arms(pool, "arms") == {
+    assert await totals(pool, "arms") == {
         "small": (5, 5.0),
         "medium": (5, 0.0),
         "large": (1, 0.5),
@@ -122,16 +108,16 @@ async def test_reset_forgets_in_every_process_and_drops_older_deltas(pool: async
         await one.flush()
         await other.record_outcome("reset", "medium", 1.0)  # buffered before the reset
         await one.reset("reset")
-        assert await _arms(pool, "reset") == {}
+        assert await totals(pool, "reset") == {}
         await other.flush()  # learned under the old epoch: dropped, not resurrected
-        assert await _arms(pool, "reset") == {}
+        assert await totals(pool, "reset") == {}
         stats = await one.stats("reset")
         assert stats.epoch == 1 and stats.variants == []
         assert stats.decisions == 0
         await other.refresh()
         await other.record_outcome("reset", "large", 0.5)
         await other.flush()
-        assert await _arms(pool, "reset") == {"large": (1, 0.5)}
+        assert await totals(pool, "reset") == {"large": (1, 0.5)}
 
 
 async def test_other_processes_see_new_state_within_the_refresh_interval(
@@ -143,7 +129,7 @@ async def test_other_processes_see_new_state_within_the_refresh_interval(
         LearningEngine(pool=pool, settings=settings) as reader,
     ):
         await reader.select_model("seen", ARMS)  # opened cold, before anything was learned
-        await _learn(writer, "seen", {"small": 0.0, "medium": 1.0, "large": 0.0}, 20)
+        await learn(writer, "seen", {"small": 0.0, "medium": 1.0, "large": 0.0}, 20)
         await writer.select_model("seen", ARMS)  # starts the writer's background flusher
 
         async def reader_learned() -> bool:
@@ -155,7 +141,7 @@ async def test_other_processes_see_new_state_within_the_refresh_interval(
 async def test_freeze_serves_the_best_arm_and_stops_learning(
     engine: LearningEngine, pool: asyncpg.Pool
 ) -> None:
-    await _learn(engine, "kill", {"small": 0.1, "large": 0.9}, 10)
+    await learn(engine, "kill", {"small": 0.1, "large": 0.9}, 10)
     assert await engine.freeze("kill") == "large"
     assert {await engine.select_model("kill", ARMS) for _ in range(100)} == {"large"}
     await engine.record_outcome("kill", "small", 1.0)  # ignored while frozen
@@ -190,11 +176,11 @@ async def test_a_batch_whose_commit_outcome_was_lost_is_not_counted_twice(
         engine._store = NodeRoutingStoreEffect()
         retried = await engine.flush()  # the same batch, same (writer, seq)
         assert retried is not None and retried.committed is False
-        assert await _arms(pool, "lost") == {"small": (3, 3.0)}
+        assert await totals(pool, "lost") == {"small": (3, 3.0)}
         assert await pool.fetchval("SELECT count(*) FROM routing_decisions") == 3
         await engine.record_outcome("lost", "small", 1.0)
         assert (await engine.flush()) is not None
-        assert await _arms(pool, "lost") == {"small": (4, 4.0)}
+        assert await totals(pool, "lost") == {"small": (4, 4.0)}
         # The writer's older batch keys are pruned: only the newest remains.
         keys = await pool.fetch("SELECT seq FROM routing_flushes")
         assert [r["seq"] for r in keys] == [1]

@@ -39,7 +39,7 @@ async def test_two_processes_recording_into_one_domain_add_up_exactly(
     results = await asyncio.gather(_recorder(db_dsn), _recorder(db_dsn))
     assert len({writer for writer, _ in results}) == 2
     assert all(batches > 3 for _, batches in results)  # their flushes interleaved
-    arms = await pool.fetch("SELECT arm, pulls, reward_sum FROM routing_arms")
+    arms = await pool.fetch("SELECT arm, pulls, reward_sum FROM routing_arm_totals")
     decided = dict(await pool.fetch("SELECT arm, count(*) FROM routing_decisions GROUP BY arm"))
     assert sum(r["pulls"] for r in arms) == 2 * COUNT
     assert {r["arm"]: r["pulls"] for r in arms} == decided  # each decision rewarded once
@@ -49,7 +49,9 @@ async def test_two_processes_recording_into_one_domain_add_up_exactly(
 
 
 async def _pulls(pool: asyncpg.Pool) -> int:
-    pulls: int = await pool.fetchval("SELECT coalesce(sum(pulls), 0)::bigint FROM routing_arms")
+    pulls: int = await pool.fetchval(
+        "SELECT coalesce(sum(pulls), 0)::bigint FROM routing_arm_totals"
+    )
     return pulls
 
 
@@ -68,6 +70,6 @@ async def test_a_process_killed_with_9_leaves_only_whole_batches(
         await process.communicate()
     assert process.returncode == -signal.SIGKILL
     pulls = await _pulls(pool)
-    per_arm = dict(await pool.fetch("SELECT arm, pulls FROM routing_arms"))
+    per_arm = dict(await pool.fetch("SELECT arm, pulls FROM routing_arm_totals"))
     decided = dict(await pool.fetch("SELECT arm, count(*) FROM routing_decisions GROUP BY arm"))
     assert per_arm == decided and sum(decided.values()) == pulls
