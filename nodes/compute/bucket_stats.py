@@ -5,7 +5,6 @@ experiments and windows this way, and trends each period."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from contracts.model_pattern_feedback import (
     ModelArmStats,
     ModelErrorCount,
 )
-from nodes.stats.sketch import DurationHistogram, merge_bins
+from nodes.stats.sketch import DurationHistogram
 
 _PERCENTILES = np.array([0.5, 0.95, 0.99])
 
@@ -37,12 +36,16 @@ def arm_from_buckets(
     *,
     tail: bool,
 ) -> ModelArmStats:
-    """One version's statistics from its parts (each a mapping with ``BUCKET_SUMS`` and
-    ``bins``, the histogram as JSON text); ``tail``: with the order statistics an experiment's
-    p95 guardrail reads, at or below (``duration_tail``) and at or above each."""
+    """One version's statistics from its parts (each a mapping with ``BUCKET_SUMS`` and its
+    histogram as ``bins`` and ``counts``, arrays in any order, None when empty); ``tail``:
+    with the order statistics an experiment's p95 guardrail reads, at or below
+    (``duration_tail``) and at or above each."""
     total = {c: sum(p[c] for p in parts) for c in BUCKET_SUMS}
     n = int(total["n"])
-    histogram = DurationHistogram.of(merge_bins([_bins(p["bins"]) for p in parts]))
+    histogram = DurationHistogram.of(
+        np.concatenate([p["bins"] or [] for p in parts] or [[]]),
+        np.concatenate([p["counts"] or [] for p in parts] or [[]]),
+    )
     p50, p95, p99 = histogram.percentiles(_PERCENTILES).tolist()
     duration_mean, duration_var = _mean_var(n, total["duration_sum"], total["duration_sq"])
     log_mean, log_var = _mean_var(n, total["log_duration_sum"], total["log_duration_sq"])
@@ -82,7 +85,3 @@ def arm_from_buckets(
         duration_tail_upper=() if ranks is None else tuple(histogram.upper_edges(ranks).tolist()),
         top_errors=errors,
     )
-
-
-def _bins(text: str) -> dict[int, int]:
-    return {int(k): int(v) for k, v in json.loads(text).items()}

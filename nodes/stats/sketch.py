@@ -15,7 +15,6 @@ The bin index is computed in SQL (``feedback_duration_bin``); the constants here
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,6 @@ __all__ = [
     "GAMMA",
     "DurationHistogram",
     "bin_of",
-    "merge_bins",
 ]
 
 GAMMA = 1.001
@@ -49,15 +47,6 @@ def bin_of(duration_ms: ArrayLike) -> np.ndarray:
     return np.ceil(np.log(np.maximum(d, FLOOR_MS)) / _LOG_GAMMA).astype(np.int64)
 
 
-def merge_bins(histograms: list[Mapping[int, int]]) -> dict[int, int]:
-    """Histograms added bin by bin."""
-    merged: dict[int, int] = {}
-    for histogram in histograms:
-        for key, count in histogram.items():
-            merged[key] = merged.get(key, 0) + count
-    return merged
-
-
 @dataclass(frozen=True)
 class DurationHistogram:
     """One histogram with its bins sorted: ``bins`` (int indices) and ``counts`` (> 0)."""
@@ -66,13 +55,19 @@ class DurationHistogram:
     counts: np.ndarray
 
     @classmethod
-    def of(cls, histogram: Mapping[int, int]) -> DurationHistogram:
-        bins = np.fromiter(histogram.keys(), dtype=np.int64, count=len(histogram))
-        counts = np.fromiter(histogram.values(), dtype=np.int64, count=len(histogram))
-        if np.any(counts <= 0):
+    def of(cls, bins: ArrayLike, counts: ArrayLike) -> DurationHistogram:
+        """The histogram of bins and their counts, in any order and with repeats: the parts
+        of several histograms concatenated are their merge (counts of a bin add up)."""
+        b = np.asarray(bins, dtype=np.int64).ravel()
+        c = np.asarray(counts, dtype=np.int64).ravel()
+        if b.shape != c.shape:
+            raise StatsInputError("histogram", "needs one count per bin")
+        if np.any(c <= 0):
             raise StatsInputError("histogram", "counts must be > 0")
-        order = np.argsort(bins)
-        return cls(bins=bins[order], counts=counts[order])
+        unique, where = np.unique(b, return_inverse=True)
+        merged = np.zeros(unique.shape, dtype=np.int64)
+        np.add.at(merged, where, c)
+        return cls(bins=unique, counts=merged)
 
     @property
     def n(self) -> int:

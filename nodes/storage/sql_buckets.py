@@ -21,7 +21,13 @@ from contracts.model_reward import ModelRewardConfig
 from nodes.storage.sql_executions import reward_arguments
 
 BUCKET_COLUMNS = ("version_id", "bucket_start", "first_at", "last_at", *BUCKET_SUMS)
-_SELECTED = ", ".join(f"b.{c}" for c in BUCKET_COLUMNS) + ", b.duration_bins::text AS bins"
+_SELECTED = ", ".join(f"b.{c}" for c in BUCKET_COLUMNS) + ", h.bins, h.counts"
+_HISTOGRAM = (
+    "CROSS JOIN LATERAL (SELECT array_agg(key::int4) AS bins, array_agg(value::int8) AS counts "
+    "FROM jsonb_each_text(b.duration_bins)) AS h"
+)
+"""A bucket's histogram as two arrays (its bins and their counts, in one pass, so aligned):
+decoded by the driver in C, where a JSON object would be parsed and converted in Python."""
 
 _REWARD_PARAMS = (
     "(SELECT ARRAY[w_success, w_latency, w_cost, w_error, max_latency_ms, max_cost_usd] "
@@ -53,7 +59,7 @@ parts AS (
     SELECT r.* FROM span,
         feedback_raw_buckets($1, $2::text[], greatest(span.full_to, span.full_from), span.stop) r)
 SELECT {_SELECTED}, {_REWARD_PARAMS}
-FROM parts b
+FROM parts b {_HISTOGRAM}
 """
 
 
@@ -93,7 +99,7 @@ async def trend_buckets(
 ) -> list[asyncpg.Record]:
     """The pattern's stored buckets (hour and day) that start in [start, stop), oldest first."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT b.width, {_SELECTED}, {_REWARD_PARAMS} FROM execution_buckets b "
+        f"SELECT b.width, {_SELECTED}, {_REWARD_PARAMS} FROM execution_buckets b {_HISTOGRAM} "
         "WHERE b.pattern_id = $1 AND b.bucket_start >= $2 AND b.bucket_start < $3 "
         "ORDER BY b.bucket_start, b.version_id",
         pattern_id,
