@@ -2,10 +2,13 @@
 from its whole hours' buckets plus its partial hours' raw rows, trends, and the reward the
 buckets' reward sums use.
 
-A span [start, stop) is read as: raw rows from ``start`` to the first whole hour, the buckets
-(hour, or day once retention has rolled a day up) that lie wholly inside it, and raw rows from
-the last whole hour to ``stop``. The raw parts are bucketed by the same definition as stored
-buckets (``feedback_raw_buckets``), so every part has one shape and adds up the same way.
+A span [start, stop) is read as: the buckets (hour, or day once retention has rolled a day up)
+that lie wholly inside it, and the two partial hours at its ends per version: from the hour's
+bucket when all of its rows lie in the span (its ``first_at`` and ``last_at`` say so, as for the
+current hour up to now), else from raw rows of that version and the part of the hour inside the
+span (the control's rows before an experiment began, say). The raw parts are bucketed by the
+same definition as stored buckets (``feedback_raw_buckets``), so every part has one shape and
+adds up the same way.
 """
 
 from __future__ import annotations
@@ -46,6 +49,15 @@ WITH span AS MATERIALIZED (
            date_trunc('hour', s.start, 'UTC') + interval '1 hour' AS full_from,
            date_trunc('hour', s.stop, 'UTC') AS full_to
     FROM (SELECT {start} AS start, $3::timestamptz AS stop) AS s WHERE s.start IS NOT NULL),
+edges AS (
+    SELECT b AS bucket, b.version_id, b.first_at >= span.start AND b.last_at < span.stop AS inside,
+           greatest(span.start, b.bucket_start) AS part_from,
+           least(span.stop, b.bucket_start + interval '1 hour') AS part_to
+    FROM span, execution_buckets b
+    WHERE b.pattern_id = $1 AND ($2::text[] IS NULL OR b.version_id = ANY($2::text[]))
+      AND b.width = 'hour'
+      AND b.bucket_start = ANY(ARRAY[span.full_from - interval '1 hour', span.full_to])
+      AND b.bucket_start < span.stop AND b.bucket_start + interval '1 hour' > span.start),
 parts AS (
     SELECT b.* FROM span, execution_buckets b
     WHERE b.pattern_id = $1 AND ($2::text[] IS NULL OR b.version_id = ANY($2::text[]))
@@ -53,11 +65,11 @@ parts AS (
       AND b.bucket_start + CASE b.width WHEN 'hour' THEN interval '1 hour'
                                         ELSE interval '1 day' END <= span.full_to
     UNION ALL
-    SELECT r.* FROM span,
-        feedback_raw_buckets($1, $2::text[], span.start, least(span.full_from, span.stop)) r
+    SELECT (e.bucket).* FROM edges e WHERE e.inside
     UNION ALL
-    SELECT r.* FROM span,
-        feedback_raw_buckets($1, $2::text[], greatest(span.full_to, span.full_from), span.stop) r)
+    SELECT r.* FROM edges e,
+        feedback_raw_buckets($1, ARRAY[e.version_id], e.part_from, e.part_to) r
+    WHERE NOT e.inside)
 SELECT {_SELECTED}, {_REWARD_PARAMS}
 FROM parts b {_HISTOGRAM}
 """

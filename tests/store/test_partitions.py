@@ -23,6 +23,7 @@ from nodes.compute.node_reward_compute import NodeRewardCompute
 from nodes.effect.node_execution_retention_effect import NodeExecutionRetentionEffect
 from nodes.service import FeedbackLoopService
 from nodes.stats.sketch import bin_of
+from nodes.storage import sql_buckets
 from nodes.storage.migrate import load_migrations, upgrade
 from tests.cli_in_process import run_cli
 from tests.factories import execution_rows, proposal
@@ -373,3 +374,46 @@ async def test_a_longer_retention_makes_its_days_ready_for_ingest(pool: asyncpg.
         await service.ingest(rows)
     await _retain(pool, retention_days=45)
     assert (await service.ingest(rows)).inserted == 50
+
+
+async def test_a_span_reads_an_edge_hour_from_its_bucket_only_when_all_its_rows_are_inside(
+    pool: asyncpg.Pool,
+) -> None:
+    """A span's partial hours: a version whose rows in that hour all lie inside the span is
+    read from the hour's bucket, one with rows outside it (before the start, or after the stop
+    as rows logged with a later time are) from raw rows; either way exactly the rows inside."""
+    service = await _service(pool)
+    stop = _days_ago(1).replace(minute=40, second=0, microsecond=0)
+    start = stop - timedelta(days=1)  # the window excludes its start instant
+    minutes = {
+        # Rows straddle both edge hours: some before the start, some after the stop.
+        "api_debug@1.0.0": [-10, 5, 30, 60 * 12, 60 * 24 - 5, 60 * 24 + 5],
+        # Rows without a version: all of its rows in the edge hours lie inside the span.
+        "": [10, 60 * 12 + 1, 60 * 24 - 10],
+    }
+    rows = []
+    for version, offsets in minutes.items():
+        for i, offset in enumerate(offsets):
+            (row,) = execution_rows(1, version_id=version or None, seed=len(rows), now=start)
+            row["started_at"] = start + timedelta(minutes=offset)
+            row["duration_ms"] = 100.0 + 10 * i
+            rows.append(row)
+    await service.ingest(rows)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL track_functions = 'pl'")
+        parts = await sql_buckets.window_parts(conn, PATTERN, stop, 1)
+        raw_reads = await conn.fetchval(
+            "SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'feedback_raw_buckets'"
+        )
+    assert raw_reads == 2  # the straddling version's two edge hours; the other's from buckets
+    for version in minutes:
+        inside = [
+            r for r in rows if (r["version_id"] or "") == version and start < r["started_at"] < stop
+        ]
+        mine = [p for p in parts if p["version_id"] == version]
+        assert sum(p["n"] for p in mine) == len(inside)
+        assert sum(p["duration_sum"] for p in mine) == pytest.approx(
+            sum(r["duration_ms"] for r in inside), rel=1e-12
+        )
+        counts = sorted(c for p in mine for c in p["counts"])
+        assert sum(counts) == len(inside)
