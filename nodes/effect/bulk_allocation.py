@@ -15,8 +15,9 @@ from contextlib import contextmanager
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Pause the collector for a synchronous burst (no ``await`` inside: nothing else runs),
-    then leave it as the caller had it."""
+    """Pause the collector for a synchronous burst (no ``await`` inside, so it ends soon; in
+    a worker thread other threads run meanwhile, uncollected for that while), then leave it as
+    the caller had it."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -17,11 +17,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, cast, overload
 
 from pydantic import ValidationError
 
@@ -99,7 +99,7 @@ class ExecutionFile:
     """Rows that parsed, the line each came from, and what was wrong with the others."""
 
     name: str
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: Sequence[dict[str, Any]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     problems: ProblemLog = field(default_factory=ProblemLog)
     validated: bool = False
@@ -110,6 +110,7 @@ class ExecutionFile:
         return RowLocator(self.name, self.lines)
 
     def add(self, line: int, row: dict[str, Any]) -> None:
+        assert isinstance(self.rows, list)  # rows are added by the line-by-line readers only
         self.rows.append(row)
         self.lines.append(line)
 
@@ -152,10 +153,71 @@ as numbers) or that need a line-exact message: a file holding any of them, even 
 string, is read line by line."""
 
 
-def _read_jsonl_fast(data: bytes, out: ExecutionFile) -> bool:
-    """Parse and validate a whole clean JSONL file in one pydantic-core call (~3x faster than
-    ``json.loads`` per line plus validation). ``False`` when anything is off: the line-by-line
-    reader then finds and names the problems, so messages never depend on the path taken."""
+class OnePassUnavailable(Exception):
+    """A chunk of a file read lazily in one pass did not parse as clean rows: read the file
+    again line by line (``read_execution_file(path)``), which names the problems."""
+
+
+PARSE_CHUNK_ROWS: Final = 25_000
+"""Lines parsed and validated per pydantic-core call when a clean file is read lazily."""
+
+
+class OnePassRecords(Sequence[dict[str, Any]]):
+    """A clean JSONL file's rows, parsed and validated by pydantic-core a chunk of lines at a
+    time, on first access. Ingestion validates chunk k+1 in a worker thread while PostgreSQL
+    copies chunk k, so reading the file then overlaps with storing it. A chunk that does not
+    parse cleanly raises :class:`OnePassUnavailable`."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self._lines = lines
+        self._chunks: dict[int, list[dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def _chunk(self, number: int) -> list[dict[str, Any]]:
+        chunk = self._chunks.get(number)
+        if chunk is None:
+            lines = self._lines[number * PARSE_CHUNK_ROWS : (number + 1) * PARSE_CHUNK_ROWS]
+            try:
+                with collector_paused():
+                    records = EXECUTION_RECORDS.validate_json(b"[" + b",".join(lines) + b"]")
+            except ValidationError:
+                raise OnePassUnavailable from None
+            if len(records) != len(lines):  # a line held two objects: "{...},{...}"
+                raise OnePassUnavailable
+            chunk = self._chunks[number] = cast("list[dict[str, Any]]", records)
+        return chunk
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            rows: list[dict[str, Any]] = []
+            if start >= stop:
+                return rows
+            for number in range(start // PARSE_CHUNK_ROWS, (stop - 1) // PARSE_CHUNK_ROWS + 1):
+                base = number * PARSE_CHUNK_ROWS
+                rows += self._chunk(number)[max(start - base, 0) : stop - base]
+            return rows
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        number, offset = divmod(index % len(self), PARSE_CHUNK_ROWS)
+        return self._chunk(number)[offset]
+
+
+def _read_jsonl_fast(data: bytes, out: ExecutionFile, *, lazy: bool) -> bool:
+    """A clean JSONL file read by pydantic-core, a chunk of lines per call (~3x faster than
+    ``json.loads`` per line plus validation); ``lazy``: each chunk when first used. ``False``
+    when anything is off: the line-by-line reader then finds and names the problems, so
+    messages never depend on the path taken."""
     if any(marker in data for marker in _SLOW_PATH_MARKERS):
         return False
     numbers, items = [], []
@@ -165,14 +227,13 @@ def _read_jsonl_fast(data: bytes, out: ExecutionFile) -> bool:
             items.append(line)
     if not items or max(map(len, items)) > MAX_ROW_BYTES:
         return False
-    try:
-        with collector_paused():
-            records = EXECUTION_RECORDS.validate_json(b"[" + b",".join(items) + b"]")
-    except ValidationError:
-        return False
-    if len(records) != len(items):  # a line held two objects: "{...},{...}"
-        return False
-    out.rows, out.lines, out.validated = cast("list[dict[str, Any]]", records), numbers, True
+    rows: Sequence[dict[str, Any]] = OnePassRecords(items)
+    if not lazy:
+        try:
+            rows = list(rows)
+        except OnePassUnavailable:
+            return False
+    out.rows, out.lines, out.validated = rows, numbers, True
     return True
 
 
@@ -267,8 +328,12 @@ def _read_csv(text: str, out: ExecutionFile) -> None:
             out.problem(reader.line_num, f"not valid CSV ({message})")
 
 
-def read_execution_file(path: Path) -> ExecutionFile:
-    """JSONL (``.jsonl``/``.ndjson``/``.json``) or CSV (``.csv``, a header row naming columns)."""
+def read_execution_file(path: Path, *, lazy: bool = False) -> ExecutionFile:
+    """JSONL (``.jsonl``/``.ndjson``/``.json``) or CSV (``.csv``, a header row naming columns).
+
+    ``lazy``: a clean-looking JSONL file is parsed as its rows are used (see
+    :class:`OnePassRecords`); the caller reads it again without ``lazy`` when that raises
+    :class:`OnePassUnavailable`."""
     suffix = path.suffix.lower()
     if suffix not in JSONL_SUFFIXES + CSV_SUFFIXES:
         raise ModelOnexError(
@@ -286,7 +351,9 @@ def read_execution_file(path: Path) -> ExecutionFile:
             EnumErrorCode.INVALID_INPUT, f"cannot read {path}: {exc.strerror}"
         ) from None
     out = ExecutionFile(path.name, problems=ProblemLog(path.name))
-    if suffix in JSONL_SUFFIXES and _read_jsonl_fast(data.removeprefix(codecs.BOM_UTF8), out):
+    if suffix in JSONL_SUFFIXES and _read_jsonl_fast(
+        data.removeprefix(codecs.BOM_UTF8), out, lazy=lazy
+    ):
         return out
     text = _decode(data, out)
     if text is not None:
@@ -294,4 +361,11 @@ def read_execution_file(path: Path) -> ExecutionFile:
     return out
 
 
-__all__ = ["CSV_SCHEMA", "ExecutionFile", "loads_json", "read_execution_file"]
+__all__ = [
+    "CSV_SCHEMA",
+    "ExecutionFile",
+    "OnePassRecords",
+    "OnePassUnavailable",
+    "loads_json",
+    "read_execution_file",
+]

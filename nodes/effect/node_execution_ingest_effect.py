@@ -1,8 +1,9 @@
-"""Bulk ingestion of executions: every row validated, then one COPY in one transaction.
+"""Bulk ingestion of executions: every row validated, then COPY, all in one transaction.
 
-Validation and COPY are pipelined in chunks: while PostgreSQL inserts chunk k (in its own
-process, on the other core) Python validates chunk k+1. A bad row anywhere aborts the COPY and
-rolls the transaction back, so a batch is still stored whole or not at all.
+Validation and COPY are pipelined in chunks, one COPY statement each: while PostgreSQL inserts
+chunk k and runs its statement's trigger (in its own process, on the other core), a worker
+thread validates chunk k+1 (and parses it, for a file read lazily). A bad row anywhere stops
+the copying and rolls the transaction back, so a batch is still stored whole or not at all.
 
 Beyond the row contract, a row must be usable by the loop: its pattern registered, its version
 (when given) registered under that pattern, its values storable by PostgreSQL (no NUL, no lone
@@ -12,9 +13,10 @@ the documented clock skew. Every problem is named by row (``runs.csv:12: field: 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -35,13 +37,15 @@ from contracts.model_execution_record import (
 )
 from contracts.model_ingest import DuplicatePolicy, ModelIngestResult
 from contracts.model_onex_error import ModelOnexError
+from nodes.effect.bulk_allocation import collector_paused
 from nodes.effect.ingest_problems import MAX_PROBLEMS_SHOWN, ProblemLog, RowLocator, quote_value
 from nodes.storage import sql_executions, sql_partitions
+from nodes.storage.pool import EncodedJsonb
 from nodes.storage.sql_partitions import Horizon
 
 log = structlog.get_logger(__name__)
 
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 25_000
 _SKIP_ATTEMPTS = 3
 _EMPTY: dict[str, Any] = {}
 _SMALL_JSON = MAX_JSON_DEPTH * 2
@@ -168,10 +172,12 @@ class _BatchValidator:
         started = [r["started_at"] for r in records]
         if min(started) < self._earliest or max(started) > self._latest:
             self._check_times(positions, started)
-        quality = [r.get("quality_results", _EMPTY) for r in records]
-        metadata = [r.get("metadata", _EMPTY) for r in records]
-        self._check_json(positions, "quality_results", quality)
-        self._check_json(positions, "metadata", metadata)
+        quality = self._check_json(
+            positions, "quality_results", [r.get("quality_results", _EMPTY) for r in records]
+        )
+        metadata = self._check_json(
+            positions, "metadata", [r.get("metadata", _EMPTY) for r in records]
+        )
         if self.problems.total > found:
             return []
         patterns = [r["pattern_id"] for r in records]
@@ -245,8 +251,10 @@ class _BatchValidator:
                     "feedback-loop db retention)",
                 )
 
-    def _check_json(self, positions: Sequence[int], field: str, values: list[Any]) -> None:
-        """Size, depth, NUL and encodability of one JSON column, chunk-wide first."""
+    def _check_json(self, positions: Sequence[int], field: str, values: list[Any]) -> list[Any]:
+        """Size, depth, NUL and encodability of one JSON column, chunk-wide first. Returns
+        the column for COPY: the JSON text as encoded here (not encoded a second time by the
+        driver), or the values when a problem was found."""
         try:
             encoded = list(map(pydantic_core.to_json, values))
         except pydantic_core.PydanticSerializationError:
@@ -256,11 +264,12 @@ class _BatchValidator:
             if longest <= _SMALL_JSON or (
                 longest <= MAX_JSON_BYTES and max(map(_brackets, encoded)) <= MAX_JSON_DEPTH
             ):
-                return
+                return list(map(EncodedJsonb, encoded))
         for index, value in zip(positions, values, strict=True):
             problem = json_field_problem(value)
             if problem is not None:
                 self._problem(index, field, problem)
+        return values
 
 
 def validate_execution_rows(
@@ -276,18 +285,58 @@ def validate_execution_rows(
     return tuples
 
 
-async def _validated_tuples(
-    rows: Sequence[Row], validator: _BatchValidator
-) -> AsyncIterator[tuple[Any, ...]]:
-    for start in range(0, len(rows), CHUNK_ROWS):
-        tuples = validator.validate(rows[start : start + CHUNK_ROWS], start)
-        if validator.problems:
-            # Validate the rest without storing it, so the report counts every problem.
-            for rest in range(start + CHUNK_ROWS, len(rows), CHUNK_ROWS):
-                validator.validate(rows[rest : rest + CHUNK_ROWS], rest)
-            raise _Rejected
-        for row in tuples:
-            yield row
+async def _copy_chunks(
+    conn: asyncpg.Connection, rows: Sequence[Row], validator: _BatchValidator, *, staging: bool
+) -> None:
+    """One COPY statement per chunk, each chunk validated in a worker thread while the one
+    before it is copied: PostgreSQL inserts chunk k and runs its statement's trigger (the ids
+    and the hour buckets) on one core while Python validates chunk k+1 on the other. A bad
+    row stops the copying; the rest is still validated, so the report names every problem."""
+
+    def validate(start: int) -> tuple[list[tuple[Any, ...]], bool]:
+        """The chunk's tuples, and whether a problem was found so far (read here, in the
+        thread that adds them, not while the next chunk's thread may be adding more)."""
+        with collector_paused():
+            tuples = validator.validate(rows[start : start + CHUNK_ROWS], start)
+        return tuples, bool(validator.problems)
+
+    starts = range(0, len(rows), CHUNK_ROWS)
+    pending = asyncio.ensure_future(asyncio.to_thread(validate, 0)) if rows else None
+    for k, start in enumerate(starts):
+        assert pending is not None
+        tuples, rejected = await pending
+        following = starts[k + 1] if k + 1 < len(starts) else None
+        pending = (
+            None
+            if following is None
+            else asyncio.ensure_future(asyncio.to_thread(validate, following))
+        )
+        try:
+            if rejected:  # a bad row in this chunk or before (its problems are logged)
+                raise _Rejected
+            await sql_executions.copy_executions(conn, tuples, staging=staging)
+        except (_Rejected, asyncpg.PostgresError) as exc:
+            if pending is not None:
+                await pending  # the thread must not outlive the batch it validates
+            if isinstance(exc, _Rejected):
+                for rest in starts[k + 2 :]:
+                    validate(rest)
+                raise
+            if isinstance(exc, asyncpg.UniqueViolationError):
+                raise  # an id stored before: found by id, not by line
+            if isinstance(exc, (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)):
+                raise _ChunkRefusedError(exc, start) from exc
+            raise
+
+
+class _ChunkRefusedError(Exception):
+    """PostgreSQL refused a row of the chunk starting at ``offset`` (its COPY names the line
+    within the chunk)."""
+
+    def __init__(self, error: asyncpg.PostgresError, offset: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.offset = offset
 
 
 class NodeExecutionIngestEffect:
@@ -329,8 +378,10 @@ class NodeExecutionIngestEffect:
             raise problems.rejection() from None
         except asyncpg.UniqueViolationError:
             raise await self._already_stored(conn, items, locator) from None
+        except _ChunkRefusedError as exc:
+            raise self._database_rejection(exc.error, exc.offset, locator, problems) from None
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-            raise self._database_rejection(exc, locator, problems) from None
+            raise self._database_rejection(exc, 0, locator, problems) from None
         result = ModelIngestResult(
             received=len(items), inserted=inserted, skipped_duplicates=len(items) - inserted
         )
@@ -382,9 +433,7 @@ class NodeExecutionIngestEffect:
         skip = on_duplicate == "skip"
         if skip:
             await sql_executions.create_ingest_staging(conn)
-        await sql_executions.copy_executions(
-            conn, _validated_tuples(items, validator), staging=skip
-        )
+        await _copy_chunks(conn, items, validator, staging=skip)
         if skip:
             return await sql_executions.insert_staged_skipping_duplicates(conn)
         return len(items)
@@ -448,7 +497,7 @@ class NodeExecutionIngestEffect:
 
     @staticmethod
     def _database_rejection(
-        exc: asyncpg.PostgresError, locator: RowLocator, problems: ProblemLog
+        exc: asyncpg.PostgresError, offset: int, locator: RowLocator, problems: ProblemLog
     ) -> ModelOnexError:
         """A row the database refused that validation let through: named by COPY's line."""
         context = getattr(exc, "context", None) or ""
@@ -456,9 +505,8 @@ class NodeExecutionIngestEffect:
         column = _COPY_COLUMN.search(context)
         message = f"database refused it: {exc.args[0] if exc.args else exc}"
         if line is not None:
-            problems.add_row(
-                locator, int(line.group(1)) - 1, column.group(1) if column else None, message
-            )
+            index = offset + int(line.group(1)) - 1
+            problems.add_row(locator, index, column.group(1) if column else None, message)
         else:
             problems.add(0, locator.source, None, message)
         return problems.rejection()

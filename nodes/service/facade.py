@@ -45,7 +45,11 @@ from contracts.model_traffic_allocation import ModelAllocationRequest
 from contracts.model_trend import ModelTrend, ModelTrendInput
 from contracts.model_validation import ModelImprovementLook, ModelValidationResult
 from lineage import ModelLineageGraph
-from nodes.effect.execution_file_reader import read_execution_file
+from nodes.effect.execution_file_reader import (
+    ExecutionFile,
+    OnePassUnavailable,
+    read_execution_file,
+)
 from nodes.effect.ingest_problems import RowLocator
 from nodes.orchestrator.node_feedback_loop_orchestrator import NodeFeedbackLoopOrchestrator
 from nodes.runtime.runtime import Connection, FeedbackLoopRuntime
@@ -225,11 +229,27 @@ class FeedbackLoopService(RuntimeClient):
         """A file with no rows is an error unless ``allow_empty``: a truncated export must not
         look like a quiet day to the cron job that loads it. Problems the reader found and
         problems of the rows are reported together, in file order."""
-        source = read_execution_file(path)
+        try:
+            return await self._ingest_file(
+                read_execution_file(path, lazy=True), on_duplicate, allow_unregistered, allow_empty
+            )
+        except OnePassUnavailable:  # rolled back; the line-by-line reader names the problems
+            return await self._ingest_file(
+                read_execution_file(path), on_duplicate, allow_unregistered, allow_empty
+            )
+
+    async def _ingest_file(
+        self,
+        source: ExecutionFile,
+        on_duplicate: DuplicatePolicy,
+        allow_unregistered: bool,
+        allow_empty: bool,
+    ) -> ModelIngestResult:
         if not source.rows and not source.problems and not allow_empty:
             raise ModelOnexError(
                 EnumErrorCode.INVALID_INPUT,
-                f"{path.name}: no executions in the file (pass --allow-empty if that is expected)",
+                f"{source.name}: no executions in the file "
+                "(pass --allow-empty if that is expected)",
             )
         async with self.runtime.connection() as conn:
             return await self.runtime.ingest.ingest_executions(

@@ -307,8 +307,42 @@ def test_the_one_pass_jsonl_reader_reads_what_the_line_reader_reads(
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n\r\n".join(lines).encode() + b"\r\n\n  \n")
     fast = read_execution_file(path)
     assert fast.validated and not fast.problems
-    monkeypatch.setattr(execution_file_reader, "_read_jsonl_fast", lambda data, out: False)
+    monkeypatch.setattr(execution_file_reader, "_read_jsonl_fast", lambda data, out, lazy: False)
     slow = read_execution_file(path)
     assert not slow.validated and not slow.problems
     assert fast.lines == slow.lines == [1 + 2 * i for i in range(300)]
-    assert fast.rows == EXECUTION_RECORDS.validate_python(slow.rows)
+    assert list(fast.rows) == EXECUTION_RECORDS.validate_python(slow.rows)
+
+
+def test_one_pass_records_slice_and_index_like_the_list_they_parse_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execution_file_reader, "PARSE_CHUNK_ROWS", 7)
+    path = tmp_path / "runs.jsonl"
+    _write_jsonl(path, execution_rows(30))
+    lazy = read_execution_file(path, lazy=True).rows
+    eager = read_execution_file(path).rows
+    assert isinstance(lazy, execution_file_reader.OnePassRecords) and isinstance(eager, list)
+    assert len(lazy) == len(eager) == 30
+    for window in (slice(0, 7), slice(5, 23), slice(20, 100), slice(3, 3), slice(-4, None)):
+        assert lazy[window] == eager[window]
+    assert lazy[::4] == eager[::4]
+    assert [lazy[i] for i in (0, 13, 29, -1, -30)] == [eager[i] for i in (0, 13, 29, -1, -30)]
+    with pytest.raises(IndexError):
+        lazy[30]
+
+
+async def test_a_bad_row_in_a_later_chunk_of_a_clean_looking_file_is_named(
+    pool: asyncpg.Pool, service: FeedbackLoopService, tmp_path: Path
+) -> None:
+    """The file is parsed a chunk at a time while earlier chunks are copied; a chunk that does
+    not parse rolls them back and the file is read again line by line, which names the row."""
+    rows = execution_rows(execution_file_reader.PARSE_CHUNK_ROWS + 10, seed=4)
+    bad = execution_file_reader.PARSE_CHUNK_ROWS + 3
+    rows[bad]["duration_ms"] = "12.5"
+    path = tmp_path / "runs.jsonl"
+    _write_jsonl(path, rows)
+    with pytest.raises(ModelOnexError) as caught:
+        await service.ingest_file(path)
+    assert caught.value.message.splitlines()[1].startswith(f"runs.jsonl:{bad + 1}: duration_ms")
+    assert await _count(pool) == 0

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from contracts.model_onex_error import ModelOnexError
 from nodes.adapters.cli.main import main
+from nodes.effect.node_execution_ingest_effect import CHUNK_ROWS
 from nodes.service import FeedbackLoopService
 from tests.ingest_corpus import CSV_COLUMNS, REGISTERED, STORED_ID, corpus, good_row
 
@@ -95,22 +96,26 @@ def _csv_cell(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if ("," in text or '"' in text) else text
 
 
+@pytest.mark.parametrize(
+    ("rows", "bad"), [(5, 3), (CHUNK_ROWS + 5, CHUNK_ROWS + 2)], ids=["first-chunk", "later-chunk"]
+)
 async def test_a_constraint_only_the_database_knows_is_named_by_line(
-    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path
+    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path, rows: int, bad: int
 ) -> None:
-    """A DBA's own CHECK (not in our contract): the COPY's line becomes the file's line."""
+    """A DBA's own CHECK (not in our contract): the COPY's line becomes the file's line, also
+    in a later chunk (each chunk is its own COPY, whose lines start again at 1)."""
     await _prepare(db_dsn)
     await pool.execute(
-        "ALTER TABLE hook_executions ADD CONSTRAINT site_max_duration CHECK (duration_ms < 1000)"
+        "ALTER TABLE hook_executions ADD CONSTRAINT site_max_duration CHECK (duration_ms < 100000)"
     )
-    rows = [good_row(i) for i in range(1, 6)]
-    rows[3]["duration_ms"] = 5000.0
+    lines = [good_row(i) for i in range(1, rows + 1)]
+    lines[bad]["duration_ms"] = 500000.0
     path = tmp_path / "site.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     with pytest.raises(ModelOnexError) as caught:
         await FeedbackLoopService(pool=pool).ingest_file(path)
     problem = caught.value.message.splitlines()[1]
-    assert problem.startswith("site.jsonl:4: database refused it: ")
+    assert problem.startswith(f"site.jsonl:{bad + 1}: database refused it: ")
     assert "site_max_duration" in problem
     assert await pool.fetchval("SELECT count(*) FROM hook_executions") == 1
 
