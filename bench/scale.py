@@ -43,6 +43,9 @@ from nodes.storage.pool import create_pool
 
 CLI = [sys.executable, "-m", "nodes.adapters.cli.main"]
 LEAD_S = 3.0  # every schedule comes due this long after the drain is set up
+POLL_S = 0.1
+"""How often the bench counts finished runs: each count scans loop_runs, so polling every
+10 ms made the bench itself a noticeable share of the server's load during a drain."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -134,7 +137,7 @@ async def drain(
         while await pool.fetchval(
             "SELECT count(*) FROM loop_runs WHERE status = 'succeeded'"
         ) < target or await pool.fetchval("SELECT count(*) FROM pgqueuer"):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(POLL_S)
         wall = time.perf_counter() - due_at
         cpu = _cpu_seconds([p.pid for p in processes]) - cpu
     finally:
