@@ -10,7 +10,8 @@
 - LinTS (diagonal) against context-free Thompson on a linear contextual problem.
 - ``LearningEngine`` with persistence: decisions per second (select_model + record_outcome,
   3 arms, flushes and the decision log inside the timed window, counts checked in the
-  database), p99 select_model latency with the flusher running, time to flush 1,000 arms.
+  database), p99 select_model latency with the flusher running, time to flush 1,000 arms
+  (their deltas appended) and to fold those deltas into the arms' rows.
 
 Run: ``python bench/bandits.py`` (about 10 minutes on 2 cores), ``--quick`` for a smoke run,
 ``--seeds N`` to set the seed count, ``--only regret|gaussian|lints|engine``, ``--policy
