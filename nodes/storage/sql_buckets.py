@@ -6,7 +6,9 @@ A span [start, stop) is read as: the buckets (hour, or day once retention has ro
 that lie wholly inside it, and the two partial hours at its ends per version: from the hour's
 bucket when all of its rows lie in the span (its ``first_at`` and ``last_at`` say so, as for the
 current hour up to now), else from raw rows of that version and the part of the hour inside the
-span (the control's rows before an experiment began, say). The raw parts are bucketed by the
+span (the control's rows before an experiment began, say). An experiment's first hour, once
+over, is read raw once and kept split at the experiment's start (``execution_bucket_splits``),
+reused while the hour's bucket keeps its count and reward sum. The raw parts are bucketed by the
 same definition as stored buckets (``feedback_raw_buckets``), so every part has one shape and
 adds up the same way.
 """
@@ -39,17 +41,41 @@ _REWARD_PARAMS = (
 """The pattern's stored reward parameters, on every row read, for the caller to check."""
 
 
-def _span_query(start: str) -> str:
+def _span_query(start: str, *, keep_splits: bool) -> str:
     """The span's parts for pattern $1, versions $2 (NULL: all), up to $3 (exclusive), from
     ``start`` (an SQL expression over the parameters; NULL reads nothing). Each row also
-    carries the pattern's stored reward parameters, for the caller to check."""
+    carries the pattern's stored reward parameters, for the caller to check.
+
+    ``keep_splits``: the span starts at a fixed instant (an experiment's), so the part of its
+    first hour from that instant on is kept once the hour is over, and reused while the hour's
+    bucket is unchanged (``execution_bucket_splits``)."""
+    split = (
+        "NOT inside AND part_from > (bucket).bucket_start "
+        "AND part_to = (bucket).bucket_start + interval '1 hour'"
+        if keep_splits
+        else "false"
+    )
+    keep = (
+        """,
+kept_now AS (
+    INSERT INTO execution_bucket_splits AS s
+        (pattern_id, version_id, bucket_start, split_at, bucket_n, bucket_reward_sum, part)
+    SELECT $1, r.version_id, (r.bucket).bucket_start, r.part_from, (r.bucket).n,
+           (r.bucket).reward_sum, r.part
+    FROM raw r WHERE r.split
+    ON CONFLICT (pattern_id, version_id, width, bucket_start, split_at) DO UPDATE SET
+        bucket_n = excluded.bucket_n, bucket_reward_sum = excluded.bucket_reward_sum,
+        part = excluded.part)"""
+        if keep_splits
+        else ""
+    )
     return f"""
 WITH span AS MATERIALIZED (
     SELECT s.start, s.stop,
            date_trunc('hour', s.start, 'UTC') + interval '1 hour' AS full_from,
            date_trunc('hour', s.stop, 'UTC') AS full_to
     FROM (SELECT {start} AS start, $3::timestamptz AS stop) AS s WHERE s.start IS NOT NULL),
-edges AS (
+hour_edges AS (
     SELECT b AS bucket, b.version_id, b.first_at >= span.start AND b.last_at < span.stop AS inside,
            greatest(span.start, b.bucket_start) AS part_from,
            least(span.stop, b.bucket_start + interval '1 hour') AS part_to
@@ -58,6 +84,22 @@ edges AS (
       AND b.width = 'hour'
       AND b.bucket_start = ANY(ARRAY[span.full_from - interval '1 hour', span.full_to])
       AND b.bucket_start < span.stop AND b.bucket_start + interval '1 hour' > span.start),
+edges AS (SELECT e.*, {split} AS split FROM hour_edges e),
+kept AS (
+    SELECT e.version_id, e.part_from, s.part FROM edges e
+    JOIN execution_bucket_splits s
+      ON s.pattern_id = $1 AND s.version_id = e.version_id AND s.width = 'hour'
+     AND s.bucket_start = (e.bucket).bucket_start AND s.split_at = e.part_from
+     AND s.bucket_n = (e.bucket).n
+     AND s.bucket_reward_sum IS NOT DISTINCT FROM (e.bucket).reward_sum
+    WHERE e.split),
+unread AS MATERIALIZED (
+    SELECT e.* FROM edges e
+    WHERE NOT e.inside AND NOT EXISTS (
+        SELECT FROM kept k WHERE k.version_id = e.version_id AND k.part_from = e.part_from)),
+raw AS (
+    SELECT e.version_id, e.bucket, e.part_from, e.split, r AS part FROM unread e,
+        feedback_raw_buckets($1, ARRAY[e.version_id], e.part_from, e.part_to) r){keep},
 parts AS (
     SELECT b.* FROM span, execution_buckets b
     WHERE b.pattern_id = $1 AND ($2::text[] IS NULL OR b.version_id = ANY($2::text[]))
@@ -67,9 +109,9 @@ parts AS (
     UNION ALL
     SELECT (e.bucket).* FROM edges e WHERE e.inside
     UNION ALL
-    SELECT r.* FROM edges e,
-        feedback_raw_buckets($1, ARRAY[e.version_id], e.part_from, e.part_to) r
-    WHERE NOT e.inside)
+    SELECT (k.part).* FROM kept k
+    UNION ALL
+    SELECT (r.part).* FROM raw r)
 SELECT {_SELECTED}, {_REWARD_PARAMS}
 FROM parts b {_HISTOGRAM}
 """
@@ -79,10 +121,13 @@ FROM parts b {_HISTOGRAM}
 # start, or NULL), as the raw query in sql_executions reads them.
 _EXPERIMENT_SPAN = _span_query(
     "greatest($5::timestamptz, (SELECT min(first_at) FROM execution_buckets "
-    "WHERE pattern_id = $1 AND version_id = $4 AND first_at < $3))"
+    "WHERE pattern_id = $1 AND version_id = $4 AND first_at < $3))",
+    keep_splits=True,
 )
 # A window of $4 days ending at $3 (exclusive; the window's start is excluded too).
-_WINDOW_SPAN = _span_query("$3::timestamptz - make_interval(days => $4) + interval '1 microsecond'")
+_WINDOW_SPAN = _span_query(
+    "$3::timestamptz - make_interval(days => $4) + interval '1 microsecond'", keep_splits=False
+)
 
 
 async def experiment_parts(

@@ -417,3 +417,58 @@ async def test_a_span_reads_an_edge_hour_from_its_bucket_only_when_all_its_rows_
         )
         counts = sorted(c for p in mine for c in p["counts"])
         assert sum(counts) == len(inside)
+
+
+async def test_an_experiments_first_hour_is_split_once_and_kept_while_its_bucket_is_unchanged(
+    pool: asyncpg.Pool,
+) -> None:
+    """The control's part of the experiment's first hour (from its start) is read raw once the
+    hour is over, then kept: later looks read the kept part until a late row changes the hour's
+    bucket. It goes with its bucket; windows (whose start moves) keep nothing."""
+    service = await _service(pool)
+    hour = _days_ago(1).replace(minute=0, second=0, microsecond=0)
+    since, stop = hour + timedelta(minutes=30), hour + timedelta(hours=2)
+    rows: list[dict[str, Any]] = []
+
+    async def ingest(minutes: list[int], seed: int) -> None:
+        new = execution_rows(len(minutes), version_id="api_debug@1.0.0", seed=seed, now=hour)
+        for row, minute in zip(new, minutes, strict=True):
+            row["started_at"] = hour + timedelta(minutes=minute)
+        await service.ingest(new)
+        rows.extend(new)
+
+    async def look() -> tuple[int, int]:
+        """The experiment's executions as read, and as the rows say."""
+        async with pool.acquire() as conn:
+            parts = await sql_buckets.experiment_parts(
+                conn, PATTERN, "api_debug@1.0.0", "api_debug@9.9.9", stop, since
+            )
+        inside = [r for r in rows if since <= r["started_at"] < stop]
+        assert sum(sum(p["counts"]) for p in parts) == len(inside)
+        total = sum(p["duration_sum"] for p in parts)
+        assert total == pytest.approx(sum(r["duration_ms"] for r in inside), rel=1e-12)
+        return sum(p["n"] for p in parts), len(inside)
+
+    async def mark_kept_part() -> None:
+        """Make the kept part tell itself apart: a look that reads it counts 1,000 more."""
+        await pool.execute("UPDATE execution_bucket_splits SET part.n = (part).n + 1000")
+
+    await ingest([10, 20, 40, 50, 70, 100], seed=1)
+    read, expected = await look()
+    assert read == expected == 4
+    assert await pool.fetchval("SELECT count(*) FROM execution_bucket_splits") == 1
+    await mark_kept_part()
+    read, expected = await look()
+    assert read == expected + 1000  # the kept part, not raw rows
+    await ingest([45], seed=2)  # a late row after the start: the bucket changed
+    read, expected = await look()
+    assert read == expected == 5
+    await mark_kept_part()
+    await ingest([5], seed=3)  # and one before the start: read again, still not counted
+    read, expected = await look()
+    assert read == expected == 5
+    async with pool.acquire() as conn:
+        await sql_buckets.window_parts(conn, PATTERN, hour + timedelta(minutes=75), 1)
+    assert await pool.fetchval("SELECT count(*) FROM execution_bucket_splits") == 1
+    await pool.execute("DELETE FROM execution_buckets WHERE bucket_start = $1", hour)
+    assert await pool.fetchval("SELECT count(*) FROM execution_bucket_splits") == 0
