@@ -175,6 +175,11 @@ class OnePassRecords(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return len(self._lines)
 
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Chunk by chunk (``Sequence``'s own iteration would look each row up by index)."""
+        for number in range(-(-len(self) // PARSE_CHUNK_ROWS)):
+            yield from self._chunk(number)
+
     def _chunk(self, number: int) -> list[dict[str, Any]]:
         chunk = self._chunks.get(number)
         if chunk is None:

@@ -53,8 +53,7 @@ async def claim_batch(
             ORDER BY domain FOR SHARE
         )
         SELECT EXISTS (SELECT FROM claimed) AS claimed,
-               (SELECT array_agg(domain) FROM locked) AS domains,
-               (SELECT array_agg(epoch) FROM locked) AS epochs
+               (SELECT jsonb_object_agg(domain, epoch) FROM locked) AS epochs
         """,
         writer_id,
         seq,
@@ -62,7 +61,8 @@ async def claim_batch(
     )
     if not row["claimed"]:
         return None
-    return dict(zip(row["domains"] or [], row["epochs"] or [], strict=True))
+    epochs: dict[str, int] = row["epochs"] or {}
+    return epochs
 
 
 async def ensure_domains(conn: asyncpg.Connection, domains: list[str], policies: list[str]) -> None:

@@ -324,6 +324,7 @@ def test_one_pass_records_slice_and_index_like_the_list_they_parse_to(
     eager = read_execution_file(path).rows
     assert isinstance(lazy, execution_file_reader.OnePassRecords) and isinstance(eager, list)
     assert len(lazy) == len(eager) == 30
+    assert list(lazy) == eager
     for window in (slice(0, 7), slice(5, 23), slice(20, 100), slice(3, 3), slice(-4, None)):
         assert lazy[window] == eager[window]
     assert lazy[::4] == eager[::4]
