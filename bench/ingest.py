@@ -43,7 +43,7 @@ from nodes.service import FeedbackLoopService
 from nodes.storage.sql_executions import EXECUTION_COLUMNS
 
 PATTERN = "api_debug"
-_EMPTY = "TRUNCATE hook_executions, execution_ids, execution_buckets"
+_EMPTY = "TRUNCATE hook_executions, execution_ids, execution_buckets, execution_bucket_splits"
 
 
 def execution_rows(n: int, *, seed: int) -> list[dict[str, Any]]:

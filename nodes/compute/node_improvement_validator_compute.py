@@ -388,17 +388,29 @@ def check_guardrail(
         )
 
 
+@functools.lru_cache(maxsize=32)
+def _plan_curve(level: float) -> np.ndarray:
+    """(h(n) + z_0.8 se(n)) / sqrt(s) over the grid for arms with the same variance, where
+    s = (ratio^2 + 1) var: the half-width and the standard error both scale with sqrt(s) (the
+    mixture's spread does too), so one curve per level serves every variance and ratio. It
+    costs a confidence sequence over the whole grid, and every look plans the winning metric
+    and each guardrail: computed once per level, returned read-only since the cache shares it."""
+    grid = _NEEDED_GRID
+    cs = contrast_confidence_sequence(grid, 0.0, 0.5, grid, 0.0, 0.5, alpha=level)  # s = 1
+    curve: np.ndarray = (np.asarray(cs.high) - np.asarray(cs.low)) / 2 + _Z_POWER * np.sqrt(
+        1.0 / grid
+    )
+    curve.setflags(write=False)
+    return curve
+
+
 def _plan(var: float, distance: float, level: float, ratio: float = 1.0) -> int | None:
     """Executions per arm at which an always-valid bound around a true difference of 0 clears
     ``distance`` with 80 % probability: half-width h(n) + z_0.8 se(n) <= distance, both arms
     with the control's variance. None when not within the grid's 10 million."""
     if not (distance > 0 and var > 0):
         return None
-    grid = _NEEDED_GRID
-    cs = contrast_confidence_sequence(grid, 0.0, var, grid, 0.0, var, ratio=ratio, alpha=level)
-    half = (np.asarray(cs.high) - np.asarray(cs.low)) / 2
-    se = np.sqrt((ratio * ratio + 1) * var / grid)
-    return _needed(half + _Z_POWER * se <= distance)
+    return _needed(_plan_curve(level) <= distance / math.sqrt((ratio * ratio + 1) * var))
 
 
 def _plan_guardrail(g: ModelGuardrail, control: ModelArmStats, alpha: float) -> int | None:

@@ -6,6 +6,7 @@ bad input, before any special function can turn it into NaN.
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -33,12 +34,23 @@ def show(x: float) -> str:
     return repr(x)
 
 
+def any_true(mask: NDArray[np.bool_] | np.bool_) -> bool:
+    """Whether any element is true. A 0-d mask (one look's scalars, the common call) is read
+    directly: numpy's ``.any()`` costs microseconds of dispatch, and a look runs dozens of
+    checks."""
+    return bool(mask) if mask.ndim == 0 else bool(mask.any())
+
+
 def as_finite(value: ArrayLike, name: str) -> FloatArray:
     """Convert to a float64 array and reject NaN/inf, which would poison every downstream number."""
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise StatsInputError(name, f"must be numeric, got {value!r}") from exc
+    if arr.ndim == 0:
+        if not math.isfinite(arr.item()):
+            raise StatsInputError(name, f"must be finite, got {show(arr.item())}")
+        return arr
     bad = ~np.isfinite(arr)
     if bad.any():
         raise StatsInputError(name, f"must be finite, got {_fmt(arr[bad])}")
@@ -49,7 +61,7 @@ def at_least(value: ArrayLike, name: str, minimum: float) -> FloatArray:
     """Finite values that are all >= ``minimum`` (sample sizes, variances)."""
     arr = as_finite(value, name)
     bad = arr < minimum
-    if bad.any():
+    if any_true(bad):
         raise StatsInputError(name, f"must be >= {minimum:g}, got {_fmt(arr[bad])}")
     return arr
 
@@ -58,7 +70,7 @@ def integer_valued(value: ArrayLike, name: str, minimum: float = 0.0) -> FloatAr
     """Counts: finite, integral and >= ``minimum``."""
     arr = at_least(value, name, minimum)
     bad = arr != np.round(arr)
-    if bad.any():
+    if any_true(bad):
         raise StatsInputError(name, f"must be an integer count, got {_fmt(arr[bad])}")
     return arr
 
@@ -87,6 +99,8 @@ def positive_scalar(value: Any, name: str) -> float:
 
 def broadcast(**arrays: FloatArray) -> list[FloatArray]:
     """Broadcast named inputs together, naming the inputs when their shapes disagree."""
+    if all(a.ndim == 0 for a in arrays.values()):  # scalars: nothing to broadcast
+        return list(arrays.values())
     try:
         return list(np.broadcast_arrays(*arrays.values()))
     except ValueError as exc:
@@ -114,7 +128,7 @@ def two_arm_summaries(
         mean_candidate=as_finite(mean_candidate, "mean_candidate"),
         var_candidate=at_least(var_candidate, "var_candidate", 0.0),
     )
-    if ((arrays[2] == 0.0) & (arrays[5] == 0.0)).any():
+    if any_true((arrays[2] == 0.0) & (arrays[5] == 0.0)):
         raise StatsInputError(
             "var_control", "zero variance in both arms (var_candidate too); the test is undefined"
         )
@@ -139,7 +153,7 @@ def two_arm_counts(
     )
     for s, n, suffix in ((arrays[0], arrays[1], "control"), (arrays[2], arrays[3], "candidate")):
         bad = s > n
-        if bad.any():
+        if any_true(bad):
             raise StatsInputError(
                 f"successes_{suffix}",
                 f"must be <= n_{suffix}, got {show(float(s[bad][0]))} > {show(float(n[bad][0]))}",

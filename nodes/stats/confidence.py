@@ -173,7 +173,8 @@ def _sequence(
     if prev_high is not None:
         high, prev_high = broadcast(high=high, previous_high=prev_high)
         high = np.minimum(high, prev_high)
-    estimate, low, high = (np.array(x) for x in np.broadcast_arrays(estimate, low, high))
+    if max(np.ndim(estimate), np.ndim(low), np.ndim(high)) > 0:
+        estimate, low, high = (np.array(x) for x in np.broadcast_arrays(estimate, low, high))
     return ConfidenceSequenceResult(estimate=out(estimate), low=out(low), high=out(high))
 
 
@@ -268,6 +269,83 @@ def _int_out(value: FloatArray) -> IntOrArray:
     return arr
 
 
+_ONE_BY_ONE = 4
+"""Up to this many sizes, each is searched on its own in Python floats: a look asks for two
+(control and candidate), where numpy's per-call cost on tiny arrays would dominate."""
+
+
+@dataclass(frozen=True)
+class _BetaBinomialMixture:
+    """log M_n(k), the beta-binomial mixture martingale of ``quantile_rank_bounds``, for
+    floats and arrays alike (the same operations in the same order, so both give the same
+    bits).
+
+    log M_n is convex in k and M_n(k+1) >= M_n(k) iff k >= (n - 1) q, so its integer minimum
+    sits at k_min = ceil((n - 1) q); there M_n <= 1 < 1/alpha because E[M_n] = 1 under H0. The
+    accepted ks are therefore one run around k_min, found by bisection on each side."""
+
+    a: float
+    b: float
+    betaln_ab: float
+    log_q: float
+    log_1mq: float
+    log_threshold: float
+
+    def log_m(self, k: FloatOrArray, n: FloatOrArray) -> FloatOrArray:
+        log_m: FloatOrArray = special.betaln(self.a + k, self.b + n - k)
+        return log_m - self.betaln_ab - k * self.log_q - (n - k) * self.log_1mq
+
+
+def _ranks_of_one(n: float, q: float, mixture: _BetaBinomialMixture) -> tuple[float, float]:
+    """Lower and upper rank for one n: the two bisections of ``_ranks_of_many``, in floats."""
+
+    def accepted(k: float) -> bool:
+        return 0.0 <= k <= n and float(mixture.log_m(k, n)) < mixture.log_threshold
+
+    k_min = min(max(float(math.ceil((n - 1.0) * q)), 0.0), n)
+    lo, hi = -1.0, k_min  # lo rejected (or -1), hi accepted
+    while hi - lo > 1.0:
+        mid = float(math.floor((lo + hi) / 2.0))
+        lo, hi = (lo, mid) if accepted(mid) else (mid, hi)
+    lower = hi
+    lo, hi = k_min, n + 1.0  # lo accepted, hi rejected (or n + 1)
+    while hi - lo > 1.0:
+        mid = float(math.floor((lo + hi) / 2.0))
+        lo, hi = (mid, hi) if accepted(mid) else (lo, mid)
+    return lower, lo + 1.0
+
+
+def _ranks_of_many(
+    nn: FloatArray, q: float, mixture: _BetaBinomialMixture
+) -> tuple[FloatArray, FloatArray]:
+    """Lower and upper ranks for an array of sizes, every bisection step one vectorised call.
+    Both searches run as one array (each n twice). First half: the smallest accepted k in
+    [0, k_min], invariant lo rejected (or -1) and hi accepted. Second half: the largest
+    accepted k in [k_min, n], invariant lo accepted and hi rejected (or n + 1). So an
+    accepted mid moves hi in the first half, lo in the second."""
+    both = np.concatenate([nn.ravel(), nn.ravel()])
+
+    def accepted(k: FloatArray) -> NDArray[np.bool_]:
+        """k outside [0, n] is never accepted."""
+        inside = (k >= 0.0) & (k <= both)
+        log_m = mixture.log_m(np.clip(k, 0.0, both), both)
+        return inside & (log_m < mixture.log_threshold)
+
+    k_min = np.clip(np.ceil((both - 1.0) * q), 0.0, both)
+    steps = int(np.ceil(np.log2(float(nn.max(initial=0.0)) + 2.0))) + 1
+    half = nn.size
+    upper_half = np.arange(2 * half) >= half
+    lo = np.where(upper_half, k_min, -1.0)
+    hi = np.where(upper_half, both + 1.0, k_min)
+    for _ in range(steps):
+        mid = np.floor((lo + hi) / 2.0)
+        moves_hi = accepted(mid) != upper_half
+        active = hi - lo > 1.0
+        hi = np.where(active & moves_hi, mid, hi)
+        lo = np.where(active & ~moves_hi, mid, lo)
+    return hi[:half].reshape(nn.shape), lo[half:].reshape(nn.shape) + 1.0
+
+
 def quantile_rank_bounds(
     n: ArrayLike,
     q: float,
@@ -308,33 +386,11 @@ def quantile_rank_bounds(
     log_1mq = math.log1p(-q)
     betaln_ab = float(special.betaln(a, b))
 
-    def accepted(k: FloatArray) -> NDArray[np.bool_]:
-        """log M_n(k) < log(1/alpha); k outside [0, n] is never accepted."""
-        inside = (k >= 0.0) & (k <= nn)
-        kk = np.clip(k, 0.0, nn)
-        log_m: FloatArray = np.asarray(special.betaln(a + kk, b + nn - kk), dtype=np.float64)
-        log_m = log_m - betaln_ab - kk * log_q - (nn - kk) * log_1mq
-        return inside & (log_m < log_threshold)
-
-    # log M_n is convex in k and M_n(k+1) >= M_n(k) iff k >= (n - 1) q, so its integer
-    # minimum sits at ceil((n - 1) q); there M_n <= 1 < 1/alpha because E[M_n] = 1 under H0.
-    k_min = np.clip(np.ceil((nn - 1.0) * q), 0.0, nn)
-    steps = int(np.ceil(np.log2(float(nn.max(initial=0.0)) + 2.0))) + 1
-    # Smallest accepted k in [0, k_min]: invariant lo rejected (or -1), hi accepted.
-    lo, hi = np.full_like(nn, -1.0), k_min.copy()
-    for _ in range(steps):
-        mid = np.floor((lo + hi) / 2.0)
-        ok = accepted(mid)
-        active = hi - lo > 1.0
-        hi = np.where(active & ok, mid, hi)
-        lo = np.where(active & ~ok, mid, lo)
-    lower = hi
-    # Largest accepted k in [k_min, n]: invariant lo accepted, hi rejected (or n + 1).
-    lo, hi = k_min.copy(), nn + 1.0
-    for _ in range(steps):
-        mid = np.floor((lo + hi) / 2.0)
-        ok = accepted(mid)
-        active = hi - lo > 1.0
-        lo = np.where(active & ok, mid, lo)
-        hi = np.where(active & ~ok, mid, hi)
-    return QuantileRankBounds(lower=_int_out(lower), upper=_int_out(lo + 1.0))
+    mixture = _BetaBinomialMixture(a, b, betaln_ab, log_q, log_1mq, log_threshold)
+    if nn.size <= _ONE_BY_ONE:
+        ranks = [_ranks_of_one(float(x), q, mixture) for x in nn.ravel()]
+        lower = np.array([low for low, _ in ranks]).reshape(nn.shape)
+        upper = np.array([high for _, high in ranks]).reshape(nn.shape)
+    else:
+        lower, upper = _ranks_of_many(nn, q, mixture)
+    return QuantileRankBounds(lower=_int_out(lower), upper=_int_out(upper))

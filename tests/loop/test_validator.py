@@ -3,6 +3,7 @@ the collector's SQL would summarise them (``nodes.simulation.arms``)."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -14,7 +15,11 @@ from contracts.model_exposure import ModelArmExposure, ModelExposureWindow
 from contracts.model_objective import EnumGuardedMetric, ModelGuardrail, ModelObjective
 from contracts.model_pattern_feedback import ModelArmStats
 from contracts.model_validation import ModelExperiment, ModelValidateInput, ModelValidationResult
-from nodes.compute.node_improvement_validator_compute import NodeImprovementValidatorCompute
+from nodes.compute.node_improvement_validator_compute import (
+    _NEEDED_GRID,
+    NodeImprovementValidatorCompute,
+    _plan,
+)
 from nodes.simulation.arms import arm_stats
 from nodes.stats import always_valid_p_value, contrast_confidence_sequence
 
@@ -222,6 +227,27 @@ def test_the_planned_horizon_is_capped_and_grows_with_tighter_margins() -> None:
         for margin in (0.05, 0.02)
     )
     assert alone <= loose < tight <= 10_000  # a tighter margin needs more traffic
+
+
+@pytest.mark.parametrize(
+    ("var", "distance", "ratio"), [(4.0, 0.3, 1.0), (2500.0, 12.0, 1.1), (0.04, 0.002, 1.2)]
+)
+def test_a_plan_is_the_first_grid_size_where_its_bound_clears_the_distance(
+    var: float, distance: float, ratio: float
+) -> None:
+    """A plan is read off one curve per level, scaled by the variance and the ratio: checked
+    against its definition computed at the sizes themselves, half-width + z_0.8 se <= the
+    distance at the planned size and not at the grid size before it."""
+    level = 0.0952
+
+    def clears(size: int) -> bool:
+        cs = contrast_confidence_sequence(size, 0.0, var, size, 0.0, var, ratio=ratio, alpha=level)
+        se = math.sqrt((ratio * ratio + 1) * var / size)
+        return float(cs.high - cs.low) / 2 + 0.8416212335729143 * se <= distance
+
+    n = _plan(var, distance, level, ratio)
+    assert n is not None and clears(n)
+    assert not clears(int(_NEEDED_GRID[np.searchsorted(_NEEDED_GRID, n) - 1]))
 
 
 def test_sample_ratio_mismatch_on_logged_counts_blocks_and_says_so() -> None:

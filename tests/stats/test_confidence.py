@@ -338,6 +338,20 @@ def test_quantile_ranks_match_the_beta_binomial_definition(q: float, alpha: floa
         assert np.array_equal(ok, np.arange(ok[0], ok[-1] + 1))  # an interval of counts
         assert np.asarray(got.lower)[i] == ok[0]
         assert np.asarray(got.upper)[i] == ok[-1] + 1
+        one = quantile_rank_bounds(n, q, alpha=alpha)  # searched on its own, in floats
+        assert (one.lower, one.upper) == (ok[0], ok[-1] + 1)
+
+
+@pytest.mark.parametrize(("q", "alpha"), [(0.95, 0.025), (0.5, 0.01), (0.99, 0.2)])
+def test_quantile_ranks_one_by_one_equal_the_vectorised_search(q: float, alpha: float) -> None:
+    """A look's two sizes are searched one by one in floats, arrays by one vectorised
+    bisection: the same ranks for every n (exact equality, near the threshold too)."""
+    rng = np.random.default_rng(11)
+    ns = np.concatenate([np.arange(0, 2001), rng.integers(2_000, 10_000_000, 200)])
+    many = quantile_rank_bounds(ns, q, alpha=alpha)
+    pairs = [quantile_rank_bounds(ns[i : i + 2], q, alpha=alpha) for i in range(0, ns.size, 2)]
+    assert np.array_equal(np.concatenate([p.lower for p in pairs]), many.lower)
+    assert np.array_equal(np.concatenate([p.upper for p in pairs]), many.upper)
 
 
 def test_quantile_bounds_hold_at_every_n_exactly() -> None:
