@@ -14,6 +14,7 @@ The bin index is computed in SQL (``feedback_duration_bin``); the constants here
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -64,20 +65,26 @@ class DurationHistogram:
             raise StatsInputError("histogram", "needs one count per bin")
         if np.any(c <= 0):
             raise StatsInputError("histogram", "counts must be > 0")
-        unique, where = np.unique(b, return_inverse=True)
-        merged = np.zeros(unique.shape, dtype=np.int64)
-        np.add.at(merged, where, c)
-        return cls(bins=unique, counts=merged)
+        if b.size > 1 and not bool(np.all(b[1:] > b[:-1])):  # one stored histogram already is
+            order = np.argsort(b, kind="stable")
+            b, c = b[order], c[order]
+            firsts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+            b, c = b[firsts], np.add.reduceat(c, firsts)
+        return cls(bins=b, counts=c)
+
+    @functools.cached_property
+    def _cumulative(self) -> np.ndarray:
+        """Running counts: every rank lookup searches them."""
+        return np.cumsum(self.counts)
 
     @property
     def n(self) -> int:
-        return int(self.counts.sum())
+        return int(self._cumulative[-1]) if self._cumulative.size else 0
 
     def _bins_at(self, ranks: ArrayLike) -> np.ndarray:
         """The bin holding each 1-based rank (ranks are clipped into 1 .. n)."""
-        cumulative = np.cumsum(self.counts)
         k = np.clip(np.asarray(ranks, dtype=np.int64), 1, max(self.n, 1))
-        return self.bins[np.searchsorted(cumulative, k, side="left")]
+        return self.bins[np.searchsorted(self._cumulative, k, side="left")]
 
     def lower_edges(self, ranks: ArrayLike) -> FloatArray:
         """A value at or below the order statistic of each rank."""

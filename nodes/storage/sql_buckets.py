@@ -26,13 +26,11 @@ from contracts.model_reward import ModelRewardConfig
 from nodes.storage.sql_executions import reward_arguments
 
 BUCKET_COLUMNS = ("version_id", "bucket_start", "first_at", "last_at", *BUCKET_SUMS)
-_SELECTED = ", ".join(f"b.{c}" for c in BUCKET_COLUMNS) + ", h.bins, h.counts"
-_HISTOGRAM = (
-    "CROSS JOIN LATERAL (SELECT array_agg(key::int4) AS bins, array_agg(value::int8) AS counts "
-    "FROM jsonb_each_text(b.duration_bins)) AS h"
+_SELECTED = (
+    ", ".join(f"b.{c}" for c in BUCKET_COLUMNS)
+    + ", b.duration_bins AS bins, b.duration_counts AS counts"
 )
-"""A bucket's histogram as two arrays (its bins and their counts, in one pass, so aligned):
-decoded by the driver in C, where a JSON object would be parsed and converted in Python."""
+"""A bucket's sums, and its histogram as stored: two aligned arrays, bins and their counts."""
 
 _REWARD_PARAMS = (
     "(SELECT ARRAY[w_success, w_latency, w_cost, w_error, max_latency_ms, max_cost_usd] "
@@ -113,7 +111,7 @@ parts AS (
     UNION ALL
     SELECT (r.part).* FROM raw r)
 SELECT {_SELECTED}, {_REWARD_PARAMS}
-FROM parts b {_HISTOGRAM}
+FROM parts b
 """
 
 
@@ -156,7 +154,7 @@ async def trend_buckets(
 ) -> list[asyncpg.Record]:
     """The pattern's stored buckets (hour and day) that start in [start, stop), oldest first."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT b.width, {_SELECTED}, {_REWARD_PARAMS} FROM execution_buckets b {_HISTOGRAM} "
+        f"SELECT b.width, {_SELECTED}, {_REWARD_PARAMS} FROM execution_buckets b "
         "WHERE b.pattern_id = $1 AND b.bucket_start >= $2 AND b.bucket_start < $3 "
         "ORDER BY b.bucket_start, b.version_id",
         pattern_id,

@@ -105,9 +105,11 @@ WITH hours AS MATERIALIZED (
     WHERE width = 'hour' AND bucket_start >= {_DAY_BOUNDS[0]} AND bucket_start < {_DAY_BOUNDS[1]}
     RETURNING *),
 bins AS (
-    SELECT pattern_id, version_id, jsonb_object_agg(k, c) AS duration_bins
-    FROM (SELECT pattern_id, version_id, k, sum(v::bigint) AS c
-          FROM hours, jsonb_each_text(duration_bins) AS e (k, v) GROUP BY 1, 2, 3) AS per_bin
+    SELECT pattern_id, version_id, array_agg(bin ORDER BY bin) AS duration_bins,
+           array_agg(c ORDER BY bin) AS duration_counts
+    FROM (SELECT pattern_id, version_id, e.bin, sum(e.count)::bigint AS c
+          FROM hours, unnest(duration_bins, duration_counts) AS e (bin, count)
+          GROUP BY 1, 2, 3) AS per_bin
     GROUP BY 1, 2)
 INSERT INTO execution_buckets
 SELECT h.pattern_id, h.version_id, 'day', {_DAY_BOUNDS[0]}, sum(n), sum(successes),
@@ -117,9 +119,9 @@ SELECT h.pattern_id, h.version_id, 'day', {_DAY_BOUNDS[0]}, sum(n), sum(successe
        sum(cost_sum), sum(cost_sq),
        CASE WHEN count(reward_sum) = count(*) THEN sum(reward_sum) END,
        CASE WHEN count(reward_sq) = count(*) THEN sum(reward_sq) END,
-       x.duration_bins
+       x.duration_bins, x.duration_counts
 FROM hours h JOIN bins x USING (pattern_id, version_id)
-GROUP BY 1, 2, x.duration_bins
+GROUP BY 1, 2, x.duration_bins, x.duration_counts
 """
 
 

@@ -55,6 +55,10 @@ def test_merged_histograms_are_the_histogram_of_all_values() -> None:
     bins, counts = np.unique(bin_of(np.concatenate([a, b])), return_counts=True)
     assert merged.bins.tolist() == bins.tolist()
     assert merged.counts.tolist() == counts.tolist()
+    # Any order, repeats added; one stored (ascending) histogram is taken as it is.
+    shuffled = DurationHistogram.of([5, 3, 5, -2], [1, 2, 3, 4])
+    assert (shuffled.bins.tolist(), shuffled.counts.tolist()) == ([-2, 3, 5], [4, 2, 4])
+    assert DurationHistogram.of(bins, counts).counts.tolist() == counts.tolist()
 
 
 def test_bad_input_is_named() -> None:

@@ -9,7 +9,7 @@ import sys
 import asyncpg
 import pytest
 
-from nodes.storage.migrate import load_migrations, status, upgrade
+from nodes.storage.migrate import _CREATE_LEDGER, load_migrations, status, upgrade
 from nodes.storage.pool import create_pool
 
 EXPECTED_TABLES = {
@@ -67,6 +67,53 @@ async def test_second_upgrade_changes_nothing(empty_db_dsn: str) -> None:
             assert await conn.fetch("SELECT * FROM schema_migrations ORDER BY version") == (
                 ledger_before
             )
+    finally:
+        await pool.close()
+
+
+_ADD_ROWS = """
+INSERT INTO hook_executions (execution_id, pattern_id, started_at, duration_ms, status)
+SELECT gen_random_uuid(), 'p', date_trunc('hour', now()) - interval '2 hours'
+       + (i % 3600) * interval '1 second', 3 + (i % 37) * 1.7 + $1, 'success'
+FROM generate_series(1, 300) AS i
+"""
+_HISTOGRAMS_FROM_ROWS = """
+SELECT array_agg(bin ORDER BY bin) AS bins, array_agg(c ORDER BY bin) AS counts
+FROM (SELECT feedback_duration_bin(duration_ms) AS bin, count(*) AS c
+      FROM hook_executions GROUP BY 1) AS per_bin
+"""
+
+
+async def test_histograms_stored_as_json_objects_become_arrays(empty_db_dsn: str) -> None:
+    """Buckets written before migration 0013 (histograms as JSON objects, one merged from two
+    statements) keep every count: after it, the bucket holds the rows' bins ascending with
+    their counts, and the trigger merges a later statement into the arrays."""
+    pool = await create_pool(empty_db_dsn)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(_CREATE_LEDGER)
+            for m in load_migrations():
+                if m.version < 13:
+                    await conn.execute(m.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations VALUES ($1, $2, $3)",
+                        m.version,
+                        m.name,
+                        m.checksum,
+                    )
+            await conn.execute(_ADD_ROWS, 0.0)
+            await conn.execute(_ADD_ROWS, 17.0)  # the same hour and some bins: merged
+        assert [m.version for m in await upgrade(pool)] == [13]
+        async with pool.acquire() as conn:
+            for statement in range(2):
+                stored = await conn.fetch(
+                    "SELECT duration_bins, duration_counts FROM execution_buckets"
+                )
+                expected = await conn.fetchrow(_HISTOGRAMS_FROM_ROWS)
+                assert [tuple(r) for r in stored] == [(expected["bins"], expected["counts"])]
+                assert max(expected["counts"]) > 9  # a bin shared by statements (9 rows each)
+                if statement == 0:
+                    await conn.execute(_ADD_ROWS, 34.0)  # merged by the new trigger
     finally:
         await pool.close()
 
