@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -288,10 +288,13 @@ def validate_execution_rows(
 async def _copy_chunks(
     conn: asyncpg.Connection, rows: Sequence[Row], validator: _BatchValidator, *, staging: bool
 ) -> None:
-    """One COPY statement per chunk, each chunk validated in a worker thread while the one
-    before it is copied: PostgreSQL inserts chunk k and runs its statement's trigger (the ids
-    and the hour buckets) on one core while Python validates chunk k+1 on the other. A bad
-    row stops the copying; the rest is still validated, so the report names every problem."""
+    """One COPY statement per chunk, the next chunk validated in a worker thread while
+    PostgreSQL runs this chunk's statement trigger (the ids and the hour buckets): Python
+    validates on one core while the server aggregates on the other. The thread starts once
+    this chunk's rows are all encoded: started with the COPY, it competed with the encoding
+    for the interpreter lock while the rows streamed, then sat idle through the trigger. A
+    bad row stops the copying; the rest is still validated, so the report names every
+    problem."""
 
     def validate(start: int) -> tuple[list[tuple[Any, ...]], bool]:
         """The chunk's tuples, and whether a problem was found so far (read here, in the
@@ -301,25 +304,33 @@ async def _copy_chunks(
         return tuples, bool(validator.problems)
 
     starts = range(0, len(rows), CHUNK_ROWS)
-    pending = asyncio.ensure_future(asyncio.to_thread(validate, 0)) if rows else None
+    if not starts:
+        return
+    validated = await asyncio.to_thread(validate, 0)
     for k, start in enumerate(starts):
-        assert pending is not None
-        tuples, rejected = await pending
+        tuples, rejected = validated
         following = starts[k + 1] if k + 1 < len(starts) else None
-        pending = (
-            None
-            if following is None
-            else asyncio.ensure_future(asyncio.to_thread(validate, following))
-        )
+        pending: asyncio.Future[tuple[list[tuple[Any, ...]], bool]] | None = None
+
+        def then_validate_following(
+            chunk: list[tuple[Any, ...]], following: int | None = following
+        ) -> Iterator[tuple[Any, ...]]:
+            nonlocal pending
+            yield from chunk
+            if following is not None:
+                pending = asyncio.ensure_future(asyncio.to_thread(validate, following))
+
         try:
             if rejected:  # a bad row in this chunk or before (its problems are logged)
                 raise _Rejected
-            await sql_executions.copy_executions(conn, tuples, staging=staging)
+            await sql_executions.copy_executions(
+                conn, then_validate_following(tuples), staging=staging
+            )
         except (_Rejected, asyncpg.PostgresError) as exc:
             if pending is not None:
                 await pending  # the thread must not outlive the batch it validates
             if isinstance(exc, _Rejected):
-                for rest in starts[k + 2 :]:
+                for rest in starts[k + 1 if pending is None else k + 2 :]:
                     validate(rest)
                 raise
             if isinstance(exc, asyncpg.UniqueViolationError):
@@ -327,6 +338,8 @@ async def _copy_chunks(
             if isinstance(exc, (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)):
                 raise _ChunkRefusedError(exc, start) from exc
             raise
+        if pending is not None:
+            validated = await pending
 
 
 class _ChunkRefusedError(Exception):
