@@ -150,7 +150,8 @@ def _decode(data: bytes, out: ExecutionFile) -> str | None:
 _SLOW_PATH_MARKERS: Final = (b"\x00", b"NaN", b"Infinity")
 """Bytes the one-pass parser would take differently from :func:`loads_json` (NaN and Infinity
 as numbers) or that need a line-exact message: a file holding any of them, even inside a
-string, is read line by line."""
+string, is read line by line. Each chunk is searched before it is parsed (in the thread that
+parses it while earlier chunks are stored), not the whole file before anything is stored."""
 
 
 class OnePassUnavailable(Exception):
@@ -158,7 +159,7 @@ class OnePassUnavailable(Exception):
     again line by line (``read_execution_file(path)``), which names the problems."""
 
 
-PARSE_CHUNK_ROWS: Final = 25_000
+PARSE_CHUNK_ROWS: Final = 5_000
 """Lines parsed and validated per pydantic-core call when a clean file is read lazily."""
 
 
@@ -184,9 +185,12 @@ class OnePassRecords(Sequence[dict[str, Any]]):
         chunk = self._chunks.get(number)
         if chunk is None:
             lines = self._lines[number * PARSE_CHUNK_ROWS : (number + 1) * PARSE_CHUNK_ROWS]
+            text = b"[" + b",".join(lines) + b"]"
+            if any(marker in text for marker in _SLOW_PATH_MARKERS):
+                raise OnePassUnavailable
             try:
                 with collector_paused():
-                    records = EXECUTION_RECORDS.validate_json(b"[" + b",".join(lines) + b"]")
+                    records = EXECUTION_RECORDS.validate_json(text)
             except ValidationError:
                 raise OnePassUnavailable from None
             if len(records) != len(lines):  # a line held two objects: "{...},{...}"
@@ -223,13 +227,14 @@ def _read_jsonl_fast(data: bytes, out: ExecutionFile, *, lazy: bool) -> bool:
     ``json.loads`` per line plus validation); ``lazy``: each chunk when first used. ``False``
     when anything is off: the line-by-line reader then finds and names the problems, so
     messages never depend on the path taken."""
-    if any(marker in data for marker in _SLOW_PATH_MARKERS):
-        return False
-    numbers, items = [], []
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if line.strip():
-            numbers.append(number)
-            items.append(line)
+    items = data.split(b"\n")
+    if items and not items[-1]:  # the newline ending the last line
+        items.pop()
+    if all(items):  # no empty line: row i is line i + 1 (a line of spaces fails to parse)
+        numbers = list(range(1, len(items) + 1))
+    else:
+        numbers = [number for number, line in enumerate(items, start=1) if line.strip()]
+        items = [items[number - 1] for number in numbers]
     if not items or max(map(len, items)) > MAX_ROW_BYTES:
         return False
     rows: Sequence[dict[str, Any]] = OnePassRecords(items)

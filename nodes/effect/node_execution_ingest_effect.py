@@ -46,6 +46,8 @@ from nodes.storage.sql_partitions import Horizon
 log = structlog.get_logger(__name__)
 
 CHUNK_ROWS = 25_000
+FIRST_CHUNK_ROWS = 5_000
+"""The first chunk is small: PostgreSQL waits while it is validated, and starts sooner."""
 _SKIP_ATTEMPTS = 3
 _EMPTY: dict[str, Any] = {}
 _SMALL_JSON = MAX_JSON_DEPTH * 2
@@ -300,12 +302,13 @@ async def _copy_chunks(
         """The chunk's tuples, and whether a problem was found so far (read here, in the
         thread that adds them, not while the next chunk's thread may be adding more)."""
         with collector_paused():
-            tuples = validator.validate(rows[start : start + CHUNK_ROWS], start)
+            tuples = validator.validate(rows[start : stops[start]], start)
         return tuples, bool(validator.problems)
 
-    starts = range(0, len(rows), CHUNK_ROWS)
-    if not starts:
+    if not rows:
         return
+    starts = [0, *range(FIRST_CHUNK_ROWS, len(rows), CHUNK_ROWS)]
+    stops = dict(zip(starts, [*starts[1:], len(rows)], strict=True))
     validated = await asyncio.to_thread(validate, 0)
     for k, start in enumerate(starts):
         tuples, rejected = validated

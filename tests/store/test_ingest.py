@@ -307,6 +307,9 @@ def test_the_one_pass_jsonl_reader_reads_what_the_line_reader_reads(
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n\r\n".join(lines).encode() + b"\r\n\n  \n")
     fast = read_execution_file(path)
     assert fast.validated and not fast.problems
+    spaced = tmp_path / "spaced.jsonl"  # a line of spaces is no row, whichever path reads it
+    spaced.write_text("\n".join([*lines[:3], "   ", *lines[3:]]) + "\n")
+    assert read_execution_file(spaced).lines == [1, 2, 3, *range(5, 302)]
     monkeypatch.setattr(execution_file_reader, "_read_jsonl_fast", lambda data, out, lazy: False)
     slow = read_execution_file(path)
     assert not slow.validated and not slow.problems
