@@ -74,6 +74,11 @@ class NodeFeedbackLoopOrchestrator:
     Built on a ``FeedbackLoopRuntime`` (the composition root); given a pool, a DSN or nothing
     it builds its own (nothing: FEEDBACK_LOOP_DSN, else the embedded PostgreSQL) and
     ``close()`` releases it.
+
+    ``keep_lineage_graph``: after each run, read the pattern's lineage back into
+    ``lineage_graph`` (one more statement per run, and a graph that grows with every pattern
+    run). The service reads lineage from PostgreSQL when asked, so its orchestrator, which
+    workers run for thousands of patterns, does not keep one.
     """
 
     def __init__(
@@ -84,8 +89,10 @@ class NodeFeedbackLoopOrchestrator:
         generators: GeneratorRegistry | None = None,
         lock_timeout_s: float = 30.0,
         pool_size: int = 10,
+        keep_lineage_graph: bool = True,
     ) -> None:
         self._owns_runtime = not isinstance(runtime, FeedbackLoopRuntime)
+        self._keep_lineage_graph = keep_lineage_graph
         self.runtime = (
             runtime
             if isinstance(runtime, FeedbackLoopRuntime)
@@ -109,6 +116,11 @@ class NodeFeedbackLoopOrchestrator:
     @property
     def lineage_graph(self) -> ModelLineageGraph:
         """Every pattern this orchestrator ran, as of its last run (the original API's name)."""
+        if not self._keep_lineage_graph:
+            raise RuntimeError(
+                "this orchestrator keeps no lineage graph (keep_lineage_graph=False): read "
+                "lineage from PostgreSQL (FeedbackLoopService.lineage)"
+            )
         return self.runtime.lineage_graph
 
     def register_generator(self, name: str, generator: ImprovementGenerator) -> None:
@@ -207,8 +219,9 @@ class NodeFeedbackLoopOrchestrator:
                     output=output.model_dump(mode="json"),
                 ),
             )
-            component = await runtime.lineage_store.load_pattern(conn, contract.pattern_id)
-            runtime.lineage_graph.replace_pattern(contract.pattern_id, component)
+            if self._keep_lineage_graph:
+                component = await runtime.lineage_store.load_pattern(conn, contract.pattern_id)
+                runtime.lineage_graph.replace_pattern(contract.pattern_id, component)
         bound.info(
             "loop_run_finished",
             applied=output.improvements_applied,

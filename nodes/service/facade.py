@@ -67,7 +67,7 @@ class FeedbackLoopService(RuntimeClient):
     def __init__(self, runtime: FeedbackLoopRuntime | None = None, **runtime_options: Any) -> None:
         """``runtime_options`` go to ``FeedbackLoopRuntime`` (pool, dsn, pool_size, ...)."""
         super().__init__(runtime, **runtime_options)
-        self.orchestrator = NodeFeedbackLoopOrchestrator(self.runtime)
+        self.orchestrator = NodeFeedbackLoopOrchestrator(self.runtime, keep_lineage_graph=False)
 
     # ----------------------------------------------------------------- database
     async def db_upgrade(self) -> list[Migration]:

@@ -276,3 +276,21 @@ async def test_batch_isolates_failures(
     assert error["code"] == EnumErrorCode.NOT_FOUND.value
     assert "never_registered" in error["message"]
     assert error["workflow_stages"]["collect"]["status"] == "failed"
+
+
+async def test_only_an_orchestrator_of_its_own_keeps_a_lineage_graph(
+    pool: asyncpg.Pool, orchestrator: NodeFeedbackLoopOrchestrator, cache_pattern: Scenario
+) -> None:
+    """The orchestrator's original API keeps every pattern it ran in ``lineage_graph``; the
+    service's (what workers run, pattern after pattern) reads lineage from PostgreSQL when
+    asked, so it neither reads it back after each run nor grows a graph."""
+    s = cache_pattern
+    await s.traffic(200)
+    _ok(await orchestrator.execute_orchestration(s.contract()))
+    assert "api_debug@1.0.0" in orchestrator.lineage_graph.version_ids("api_debug")
+    async with FeedbackLoopService(pool=pool) as service:
+        _ok(await service.run(s.contract()))
+        assert len(service.runtime.lineage_graph) == 0
+        with pytest.raises(RuntimeError, match="keep_lineage_graph=False"):
+            service.orchestrator.lineage_graph  # noqa: B018 - the read is what is tested
+        assert (await service.lineage("api_debug")).version_ids("api_debug")
