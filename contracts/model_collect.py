@@ -53,3 +53,8 @@ class ModelCollectOutput(BaseModel):
         description="applied changes under watch: previous version (control) vs active, "
         "from the apply on",
     )
+    improvements: list[ModelPatternImprovement] = Field(
+        default_factory=list,
+        description="the pattern's open improvements (testing, validated, blocked, or applied "
+        "and watched): the lifecycle's state, read under the run's lock",
+    )

@@ -153,7 +153,7 @@ class NodeExecutionCollectorEffect:
         window = await self._window(
             conn, contract.pattern_id, active.version_id, end, contract.time_window_days, reward
         )
-        improvements = await sql_improvements.open_experiments(conn, contract.pattern_id)
+        improvements = await sql_improvements.open_improvements(conn, contract.pattern_id)
         experiments = await self._experiments(
             conn, contract.pattern_id, active.version_id, versions, improvements, end, reward
         )
@@ -169,6 +169,7 @@ class NodeExecutionCollectorEffect:
             watches=await self._watches(
                 conn, contract.pattern_id, active, versions, improvements, end, reward
             ),
+            improvements=improvements,
         )
 
     async def trend(self, conn: asyncpg.Connection, request: ModelTrendInput) -> ModelTrend:

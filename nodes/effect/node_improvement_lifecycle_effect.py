@@ -20,10 +20,12 @@ from contracts.model_improvement_lifecycle import (
     ModelIntentUpdateImprovement,
     ModelIntentWriteAudit,
     ModelLifecycleInput,
+    ModelLifecycleOutput,
     ModelLifecycleRequest,
     ModelLifecycleResult,
     ModelLifecycleState,
 )
+from contracts.model_pattern_improvement import ModelPatternImprovement
 from contracts.model_pattern_version import ModelPatternVersion
 from nodes.effect.node_lineage_store_effect import NodeLineageStoreEffect
 from nodes.reducer.node_improvement_lifecycle_reducer import NodeImprovementLifecycleReducer
@@ -46,43 +48,61 @@ class NodeImprovementLifecycleEffect:
         request: ModelLifecycleRequest,
         *,
         versions: Sequence[ModelPatternVersion] | None = None,
+        improvements: Sequence[ModelPatternImprovement] | None = None,
     ) -> ModelLifecycleResult:
-        """``versions``: the pattern's versions as the caller read them on ``conn`` while
-        holding the pattern's session lock ever since (a loop run: every writer of versions
-        takes that lock, so they are still what a read here would return, and the lock is
-        already held: the run saves both round trips); None takes the transaction's lock and
-        reads them here."""
-        named = [e.improvement_id for e in request.events if e.improvement_id is not None]
+        """``versions`` and ``improvements``: the pattern's versions and open improvements as
+        the caller read them on ``conn`` while holding the pattern's session lock ever since
+        (a loop run). Every writer of versions and improvements takes that lock, so they are
+        still what a read here would return, and the lock is already held: the run saves the
+        lock and the reads. A change of one statement (a look recorded, the usual outcome of
+        a run) then needs no transaction of its own either. ``versions`` None takes the
+        transaction's lock and reads them here; ``improvements`` None reads (and locks) them
+        here."""
+        named = {e.improvement_id for e in request.events if e.improvement_id is not None}
+        if (
+            versions is not None
+            and improvements is not None
+            and named <= {i.improvement_id for i in improvements}
+        ):
+            reduced = self._reduce(request, versions, improvements)
+            if len(reduced.intents) == 1 and _one_statement(reduced.intents[0]):
+                await self._apply(conn, reduced.intents[0])
+            else:
+                async with conn.transaction():
+                    for intent in reduced.intents:
+                        await self._apply(conn, intent)
+            return _result(request, reduced)
         async with conn.transaction():
             if versions is None:
                 await lock_pattern_for_transaction(conn, request.pattern_id)
                 versions = await self._lineage.list_versions(conn, request.pattern_id)
-            state = ModelLifecycleState(
-                pattern_id=request.pattern_id,
-                versions=tuple(versions),
-                improvements=tuple(
-                    await sql_improvements.lock_for_lifecycle(conn, request.pattern_id, named)
-                ),
-            )
-            reduced = self._reducer.reduce(
-                ModelLifecycleInput(
-                    state=state,
-                    events=request.events,
-                    actor=request.actor,
-                    correlation_id=request.correlation_id,
-                    candidate_traffic=request.candidate_traffic,
-                    holdback=request.holdback,
-                    watch_days=request.watch_days,
-                    as_of=request.as_of,
-                )
-            )
+            locked = await sql_improvements.lock_for_lifecycle(conn, request.pattern_id, [*named])
+            reduced = self._reduce(request, versions, locked)
             for intent in reduced.intents:
                 await self._apply(conn, intent)
-        return ModelLifecycleResult(
-            pattern_id=request.pattern_id,
-            versions=reduced.state.versions,
-            improvements=reduced.improvements,
-            intents_applied=len(reduced.intents),
+        return _result(request, reduced)
+
+    def _reduce(
+        self,
+        request: ModelLifecycleRequest,
+        versions: Sequence[ModelPatternVersion],
+        improvements: Sequence[ModelPatternImprovement],
+    ) -> ModelLifecycleOutput:
+        return self._reducer.reduce(
+            ModelLifecycleInput(
+                state=ModelLifecycleState(
+                    pattern_id=request.pattern_id,
+                    versions=tuple(versions),
+                    improvements=tuple(improvements),
+                ),
+                events=request.events,
+                actor=request.actor,
+                correlation_id=request.correlation_id,
+                candidate_traffic=request.candidate_traffic,
+                holdback=request.holdback,
+                watch_days=request.watch_days,
+                as_of=request.as_of,
+            )
         )
 
     async def _apply(self, conn: asyncpg.Connection, intent: ModelIntent) -> None:
@@ -138,3 +158,18 @@ class NodeImprovementLifecycleEffect:
                     correlation_id=intent.correlation_id,
                     details=intent.details,
                 )
+
+
+def _one_statement(intent: ModelIntent) -> bool:
+    """Intents carried out by one SQL statement (atomic without a transaction): an
+    improvement's update with its look (``update_improvement``: one statement)."""
+    return isinstance(intent, ModelIntentUpdateImprovement)
+
+
+def _result(request: ModelLifecycleRequest, reduced: ModelLifecycleOutput) -> ModelLifecycleResult:
+    return ModelLifecycleResult(
+        pattern_id=request.pattern_id,
+        versions=reduced.state.versions,
+        improvements=reduced.improvements,
+        intents_applied=len(reduced.intents),
+    )

@@ -353,8 +353,9 @@ class NodeFeedbackLoopOrchestrator:
                 watch_days=state.facts.objective.watch_days,
                 as_of=state.facts.window_end,
             ),
-            # The versions collect read are current unless generate just added one.
+            # What collect read is current unless generate just added to it.
             versions=None if state.created else state.facts.versions,
+            improvements=None if state.created else state.facts.improvements,
         )
         return dataclasses.replace(state, decided=decided), f"{decided.intents_applied} change(s)"
 

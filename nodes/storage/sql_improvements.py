@@ -80,14 +80,20 @@ async def list_improvements(
     return [_to_model(r) for r in rows]
 
 
-async def open_experiments(
+_OPEN = (
+    "(status IN ('testing', 'validated', 'blocked') "
+    "OR (status = 'applied' AND watch_until IS NOT NULL AND watch_outcome IS NULL))"
+)
+"""Improvements the lifecycle may still change: undecided, or applied and still watched."""
+
+
+async def open_improvements(
     conn: asyncpg.Connection, pattern_id: str
 ) -> list[ModelPatternImprovement]:
-    """The pattern's improvements a run measures: in testing, or applied and still watched;
-    one read for both (in ``list_improvements``' order)."""
+    """The pattern's open improvements (in ``list_improvements``' order): a run measures those
+    in testing and those watched, and hands all of them to the lifecycle as its state."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 AND (status = 'testing' "
-        "OR (status = 'applied' AND watch_until IS NOT NULL AND watch_outcome IS NULL)) "
+        f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 AND {_OPEN} "
         "ORDER BY created_at, improvement_id",
         pattern_id,
     )
@@ -162,8 +168,7 @@ async def lock_for_lifecycle(
     the transaction that changes them."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM improvements WHERE pattern_id = $1 "
-        "AND (status IN ('testing', 'validated', 'blocked') OR improvement_id = ANY($2::uuid[]) "
-        "OR (status = 'applied' AND watch_until IS NOT NULL AND watch_outcome IS NULL)) "
+        f"AND ({_OPEN} OR improvement_id = ANY($2::uuid[])) "
         "ORDER BY created_at, improvement_id FOR UPDATE",
         pattern_id,
         list(improvement_ids),
