@@ -5,7 +5,7 @@ experiments and windows this way, and trends each period."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,40 @@ from contracts.model_pattern_feedback import (
 from nodes.stats.sketch import DurationHistogram
 
 _PERCENTILES = np.array([0.5, 0.95, 0.99])
+_ELEMENTS = {
+    "int4": np.dtype([("size", ">i4"), ("value", ">i4")]),
+    "int8": np.dtype([("size", ">i4"), ("value", ">i8")]),
+}
+_ONE_DIMENSION = (1).to_bytes(4, "big") + (0).to_bytes(4, "big")  # and no NULLs
+_NO_DIMENSION = (0).to_bytes(4, "big")
+_HEADER_BYTES = 20
+
+
+def array_values(arrays: Iterable[bytes | None], element: str) -> np.ndarray:
+    """The elements of one-dimensional PostgreSQL arrays of ``element`` ("int4" or "int8"),
+    one after the other, from their binary form (``array_send``): five int32 (dimensions,
+    has-nulls flag, element type, length, lower bound), then each element as its int32 byte
+    size and its big-endian value; an empty array is the first three alone. None (no array)
+    counts as empty. The bodies are joined and read by numpy in one go."""
+    bodies = []
+    for data in arrays:
+        if data is None or data[:4] == _NO_DIMENSION:
+            continue
+        if data[:8] != _ONE_DIMENSION:
+            raise ValueError(f"expected one-dimensional {element} arrays without NULLs")
+        bodies.append(memoryview(data)[_HEADER_BYTES:])
+    elements = np.frombuffer(b"".join(bodies), dtype=_ELEMENTS[element])
+    if not (elements["size"] == elements.dtype["value"].itemsize).all():
+        raise ValueError(f"expected {element} elements")
+    return elements["value"].astype(np.int64)
+
+
+def histogram_of(parts: Sequence[Mapping[str, Any]]) -> DurationHistogram:
+    """The merged histogram of parts whose ``bins`` and ``counts`` are in binary form."""
+    return DurationHistogram.of(
+        array_values((p["bins"] for p in parts), "int4"),
+        array_values((p["counts"] for p in parts), "int8"),
+    )
 
 
 def _mean_var(n: int, total: float, squares: float) -> tuple[float, float]:
@@ -37,15 +71,12 @@ def arm_from_buckets(
     tail: bool,
 ) -> ModelArmStats:
     """One version's statistics from its parts (each a mapping with ``BUCKET_SUMS`` and its
-    histogram as ``bins`` and ``counts``, arrays in any order, None when empty); ``tail``:
+    histogram as ``bins`` and ``counts``, binary arrays, see ``histogram_of``); ``tail``:
     with the order statistics an experiment's p95 guardrail reads, at or below
     (``duration_tail``) and at or above each."""
     total = {c: sum(p[c] for p in parts) for c in BUCKET_SUMS}
     n = int(total["n"])
-    histogram = DurationHistogram.of(
-        np.concatenate([p["bins"] or [] for p in parts] or [[]]),
-        np.concatenate([p["counts"] or [] for p in parts] or [[]]),
-    )
+    histogram = histogram_of(parts)
     p50, p95, p99 = histogram.percentiles(_PERCENTILES).tolist()
     duration_mean, duration_var = _mean_var(n, total["duration_sum"], total["duration_sq"])
     log_mean, log_var = _mean_var(n, total["log_duration_sum"], total["log_duration_sq"])

@@ -66,10 +66,17 @@ class DurationHistogram:
         if np.any(c <= 0):
             raise StatsInputError("histogram", "counts must be > 0")
         if b.size > 1 and not bool(np.all(b[1:] > b[:-1])):  # one stored histogram already is
-            order = np.argsort(b, kind="stable")
-            b, c = b[order], c[order]
-            firsts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
-            b, c = b[firsts], np.add.reduceat(c, firsts)
+            low = int(b.min())
+            if int(b.max()) - low <= 4 * b.size + 4096:  # bins span a few thousand: count
+                # Counts add up exactly in float64 below 2^53 executions.
+                dense = np.bincount(b - low, weights=c)
+                where = np.flatnonzero(dense)
+                b, c = where + low, dense[where].astype(np.int64)
+            else:  # bins spread very far apart: sort instead of a huge dense array
+                order = np.argsort(b, kind="stable")
+                b, c = b[order], c[order]
+                firsts = np.flatnonzero(np.concatenate(([True], b[1:] != b[:-1])))
+                b, c = b[firsts], np.add.reduceat(c, firsts)
         return cls(bins=b, counts=c)
 
     @functools.cached_property

@@ -28,9 +28,12 @@ from nodes.storage.sql_executions import reward_arguments
 BUCKET_COLUMNS = ("version_id", "bucket_start", "first_at", "last_at", *BUCKET_SUMS)
 _SELECTED = (
     ", ".join(f"b.{c}" for c in BUCKET_COLUMNS)
-    + ", b.duration_bins AS bins, b.duration_counts AS counts"
+    + ", array_send(b.duration_bins) AS bins, array_send(b.duration_counts) AS counts"
 )
-"""A bucket's sums, and its histogram as stored: two aligned arrays, bins and their counts."""
+"""A bucket's sums, and its histogram: two aligned arrays, bins and their counts, in their
+binary form (``array_send``), which numpy reads as it is (``bucket_stats.histogram_of``). As
+lists of Python ints, the driver's decoding, a week of hour buckets with thousands of bins
+each cost about 25 ms of client CPU per look."""
 
 _REWARD_PARAMS = (
     "(SELECT ARRAY[w_success, w_latency, w_cost, w_error, max_latency_ms, max_cost_usd] "

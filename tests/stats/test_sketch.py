@@ -59,6 +59,8 @@ def test_merged_histograms_are_the_histogram_of_all_values() -> None:
     shuffled = DurationHistogram.of([5, 3, 5, -2], [1, 2, 3, 4])
     assert (shuffled.bins.tolist(), shuffled.counts.tolist()) == ([-2, 3, 5], [4, 2, 4])
     assert DurationHistogram.of(bins, counts).counts.tolist() == counts.tolist()
+    far = DurationHistogram.of([10**9, -(10**9), 10**9], [1, 2, 3])  # sorted, not counted
+    assert (far.bins.tolist(), far.counts.tolist()) == ([-(10**9), 10**9], [2, 4])
 
 
 def test_bad_input_is_named() -> None:

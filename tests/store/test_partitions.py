@@ -19,6 +19,7 @@ from contracts.model_onex_error import ModelOnexError
 from contracts.model_retention import ModelRetentionReport, ModelRetentionRequest
 from contracts.model_reward import ModelRewardConfig, ModelRewardWeights
 from nodes.adapters.cli.main import main
+from nodes.compute.bucket_stats import array_values, histogram_of
 from nodes.compute.node_reward_compute import NodeRewardCompute
 from nodes.effect.node_execution_retention_effect import NodeExecutionRetentionEffect
 from nodes.service import FeedbackLoopService
@@ -415,8 +416,7 @@ async def test_a_span_reads_an_edge_hour_from_its_bucket_only_when_all_its_rows_
         assert sum(p["duration_sum"] for p in mine) == pytest.approx(
             sum(r["duration_ms"] for r in inside), rel=1e-12
         )
-        counts = sorted(c for p in mine for c in p["counts"])
-        assert sum(counts) == len(inside)
+        assert histogram_of(mine).n == len(inside)
 
 
 async def test_an_experiments_first_hour_is_split_once_and_kept_while_its_bucket_is_unchanged(
@@ -444,7 +444,7 @@ async def test_an_experiments_first_hour_is_split_once_and_kept_while_its_bucket
                 conn, PATTERN, "api_debug@1.0.0", "api_debug@9.9.9", stop, since
             )
         inside = [r for r in rows if since <= r["started_at"] < stop]
-        assert sum(sum(p["counts"]) for p in parts) == len(inside)
+        assert histogram_of(parts).n == len(inside)
         total = sum(p["duration_sum"] for p in parts)
         assert total == pytest.approx(sum(r["duration_ms"] for r in inside), rel=1e-12)
         return sum(p["n"] for p in parts), len(inside)
@@ -472,3 +472,24 @@ async def test_an_experiments_first_hour_is_split_once_and_kept_while_its_bucket
     assert await pool.fetchval("SELECT count(*) FROM execution_bucket_splits") == 1
     await pool.execute("DELETE FROM execution_buckets WHERE bucket_start = $1", hour)
     assert await pool.fetchval("SELECT count(*) FROM execution_bucket_splits") == 0
+
+
+async def test_arrays_in_binary_form_read_as_the_driver_reads_them(pool: asyncpg.Pool) -> None:
+    """Histograms travel as ``array_send`` bytes, read by numpy: the same values as the
+    driver's own decoding, one array after the other, for int4 and int8, empty and NULL
+    arrays included; an array with NULLs or of two dimensions is refused, not misread."""
+    arrays = [[3, -7, 2_000_000_000], [], None, [5], [-(2**31)]]
+    row = await pool.fetchrow(
+        "SELECT array_agg(array_send(a::int4[]) ORDER BY i) AS int4,"
+        " array_agg(array_send(a::int8[] || (2::int8 ^ 40)::int8) ORDER BY i) AS int8"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS t (a, i)",
+        [None if a is None else "{" + ",".join(map(str, a)) + "}" for a in arrays],
+    )
+    expected = [v for a in arrays if a for v in a]
+    assert array_values(row["int4"], "int4").tolist() == expected
+    with_large = [v for a in arrays for v in [*(a or []), 2**40]]  # NULL || x is {x}
+    assert array_values(row["int8"], "int8").tolist() == with_large
+    for refused in ("ARRAY[1, NULL]::int4[]", "ARRAY[[1, 2], [3, 4]]::int4[]"):
+        data = await pool.fetchval(f"SELECT array_send({refused})")
+        with pytest.raises(ValueError, match="one-dimensional int4 arrays without NULLs"):
+            array_values([data], "int4")
