@@ -139,11 +139,9 @@ async def test_buckets_equal_the_raw_rows(pool: asyncpg.Pool) -> None:
         costs = [r["cost_usd"] for r in mine if "cost_usd" in r]
         assert bucket["cost_n"] == len(costs)
         assert bucket["reward_sum"] == pytest.approx(_rewards(config, mine).sum(), rel=1e-9)
-        bins, counts = np.unique(bin_of(d), return_counts=True)  # ascending, as stored
-        assert (bucket["duration_bins"], bucket["duration_counts"]) == (
-            bins.tolist(),
-            counts.tolist(),
-        )
+        bins, counts = np.unique(bin_of(d), return_counts=True)
+        stored = dict(zip(bucket["duration_bins"], bucket["duration_counts"], strict=True))
+        assert stored == dict(zip(bins.tolist(), counts.tolist(), strict=True))
 
 
 async def test_a_new_reward_rebuilds_the_reward_sums(pool: asyncpg.Pool) -> None:

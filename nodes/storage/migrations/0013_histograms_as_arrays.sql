@@ -1,5 +1,5 @@
--- A bucket's duration histogram as two arrays, its bins in ascending order and their counts,
--- instead of a JSON object: every look read each bucket's histogram through jsonb_each_text (a
+-- A bucket's duration histogram as two aligned arrays, its bins and their counts, instead of a
+-- JSON object: every look read each bucket's histogram through jsonb_each_text (a
 -- row per bin, text cast to numbers: about two thirds of the time of a span's query), and an
 -- array is read as it is stored. Merging two histograms (the trigger's upsert, a day's roll-up)
 -- adds the counts of equal bins, as before.
@@ -50,7 +50,9 @@ RETURN format($query$
            coalesce(sum(s.rating_sum), 0), coalesce(sum(s.rating_sq), 0),
            sum(s.cost_n)::bigint, coalesce(sum(s.cost_sum), 0), coalesce(sum(s.cost_sq), 0),
            sum(s.reward_sum), sum(s.reward_sq),
-           array_agg(s.bin ORDER BY s.bin), array_agg(s.n ORDER BY s.bin)
+           -- Aligned without ORDER BY (both see the group's rows in one order); sorting them
+           -- made a 200,000-row COPY a tenth slower. Readers take bins in any order.
+           array_agg(s.bin), array_agg(s.n)
     FROM (
         SELECT r.pattern_id, r.version_id, r.hour, r.bin,
                count(*) AS n,
@@ -80,7 +82,7 @@ RETURN format($query$
     GROUP BY 1, 2, 4
 $query$, source);
 
--- Two histograms added bin by bin, bins ascending.
+-- Two histograms added bin by bin (the sum's bins ascending).
 CREATE FUNCTION feedback_merge_histograms(
     a_bins integer[], a_counts bigint[], b_bins integer[], b_counts bigint[],
     OUT bins integer[], OUT counts bigint[]
