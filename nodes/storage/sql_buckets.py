@@ -125,10 +125,9 @@ _EXPERIMENT_SPAN = _span_query(
     "WHERE pattern_id = $1 AND version_id = $4 AND first_at < $3))",
     keep_splits=True,
 )
-# A window of $4 days ending at $3 (exclusive; the window's start is excluded too).
-_WINDOW_SPAN = _span_query(
-    "$3::timestamptz - make_interval(days => $4) + interval '1 microsecond'", keep_splits=False
-)
+# A window of $4 days up to $3: [$3 - $4 days, $3). The collector passes as_of plus a
+# microsecond, so it reads (as_of - days, as_of], as the raw-row window does.
+_WINDOW_SPAN = _span_query("$3::timestamptz - make_interval(days => $4)", keep_splits=False)
 
 
 async def experiment_parts(

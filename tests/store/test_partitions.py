@@ -383,7 +383,7 @@ async def test_a_span_reads_an_edge_hour_from_its_bucket_only_when_all_its_rows_
     as rows logged with a later time are) from raw rows; either way exactly the rows inside."""
     service = await _service(pool)
     stop = _days_ago(1).replace(minute=40, second=0, microsecond=0)
-    start = stop - timedelta(days=1)  # the window excludes its start instant
+    start = stop - timedelta(days=1)  # no row sits on it
     minutes = {
         # Rows straddle both edge hours: some before the start, some after the stop.
         "api_debug@1.0.0": [-10, 5, 30, 60 * 12, 60 * 24 - 5, 60 * 24 + 5],
