@@ -289,6 +289,7 @@ class NodeFeedbackLoopOrchestrator:
                     watch_days=state.facts.objective.watch_days,
                 ),
                 versions=facts.versions,
+                improvements=facts.improvements,
             )
             created = started.improvements
         note = (
