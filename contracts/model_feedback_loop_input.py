@@ -53,7 +53,13 @@ class ModelFeedbackLoopInput(BaseModel):
 
     pattern_id: str = Field(min_length=1, max_length=200, description="pattern to improve")
     feedback_type: EnumFeedbackType = EnumFeedbackType.PERFORMANCE
-    time_window_days: int = Field(default=7, ge=1, le=3650)
+    time_window_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description="days of executions the analysis reads, up to as_of, from the whole UTC "
+        "hour the first day starts in",
+    )
     auto_apply_threshold: float = Field(default=0.95, ge=0.0, le=1.0)
     min_sample_size: int = Field(default=30, ge=2, le=10_000_000)
     significance_level: float = Field(default=0.05, gt=0.0, le=0.5)

@@ -125,9 +125,15 @@ _EXPERIMENT_SPAN = _span_query(
     "WHERE pattern_id = $1 AND version_id = $4 AND first_at < $3))",
     keep_splits=True,
 )
-# A window of $4 days up to $3: [$3 - $4 days, $3). The collector passes as_of plus a
-# microsecond, so it reads (as_of - days, as_of], as the raw-row window does.
-_WINDOW_SPAN = _span_query("$3::timestamptz - make_interval(days => $4)", keep_splits=False)
+# A window of $4 days up to $3 (exclusive; the collector passes as_of plus a microsecond),
+# starting on the whole UTC hour: [hour of (as_of - days), as_of], as the raw-row window reads.
+# A start inside an hour would read that hour's rows after it raw at every look (the window
+# moves, so nothing can be kept): with a steady stream, half an hour's rows on average.
+_WINDOW_SPAN = _span_query(
+    "date_trunc('hour', $3::timestamptz - interval '1 microsecond' - make_interval(days => $4), "
+    "'UTC')",
+    keep_splits=False,
+)
 
 
 async def experiment_parts(

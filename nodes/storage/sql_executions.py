@@ -72,8 +72,11 @@ _AGGREGATES = """
 """
 """One row of summary statistics per version, over ``_scored`` rows."""
 
+# The analysis window: the ``$4`` days up to ``$3`` inclusive, from the whole UTC hour its start
+# falls in, so that buckets cover it without raw rows at its start (``sql_buckets``).
 _IN_WINDOW = (
-    "pattern_id = $1 AND started_at > $3::timestamptz - make_interval(days => $4) "
+    "pattern_id = $1 AND started_at >= "
+    "date_trunc('hour', $3::timestamptz - make_interval(days => $4), 'UTC') "
     "AND started_at <= $3"
 )
 

@@ -33,11 +33,11 @@ async def test_window_aggregates_match_numpy(pool: asyncpg.Pool, read_buckets: b
     versioned = execution_rows(500, version_id="api_debug@1.0.0", seed=1, now=NOW)
     unversioned = execution_rows(300, seed=2, now=NOW)  # hooks that log no version: the active
     too_old = execution_rows(50, seed=3, now=NOW - timedelta(days=8))
-    # The window is (as_of - 7 days, as_of], to the microsecond, on both paths.
+    # The window is [the hour of as_of - 7 days, as_of], to the microsecond, on both paths.
     tick = timedelta(microseconds=1)
     edges = execution_rows(4, version_id="api_debug@1.0.0", seed=4, now=NOW)
-    start = NOW - timedelta(days=7)
-    for row, at in zip(edges, (start, start + tick, NOW, NOW + tick), strict=True):
+    start = (NOW - timedelta(days=7)).replace(minute=0)
+    for row, at in zip(edges, (start - tick, start, NOW, NOW + tick), strict=True):
         row["started_at"] = at
     for row in unversioned[:40]:
         row["error_message"] = "503 upstream unavailable"
@@ -47,7 +47,7 @@ async def test_window_aggregates_match_numpy(pool: asyncpg.Pool, read_buckets: b
             row["cost_usd"] = 0.001 * (1 + i % 7)
     await FeedbackLoopService(pool=pool).ingest(versioned + unversioned + too_old + edges)
 
-    window = [r for r in versioned + unversioned + edges if start < r["started_at"] <= NOW]
+    window = [r for r in versioned + unversioned + edges if start <= r["started_at"] <= NOW]
     assert edges[1] in window and edges[2] in window and len(window) == 802
     durations = np.array([r["duration_ms"] for r in window])
     scores = np.array([r["quality_results"]["score"] for r in window])

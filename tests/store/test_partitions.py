@@ -378,12 +378,14 @@ async def test_a_longer_retention_makes_its_days_ready_for_ingest(pool: asyncpg.
 async def test_a_span_reads_an_edge_hour_from_its_bucket_only_when_all_its_rows_are_inside(
     pool: asyncpg.Pool,
 ) -> None:
-    """A span's partial hours: a version whose rows in that hour all lie inside the span is
-    read from the hour's bucket, one with rows outside it (before the start, or after the stop
-    as rows logged with a later time are) from raw rows; either way exactly the rows inside."""
+    """A window's partial last hour: a version whose rows in that hour all lie inside the span
+    is read from the hour's bucket, one with rows after the stop (as rows logged with a later
+    time are) from raw rows; either way exactly the rows inside. The window starts on the
+    whole hour its start falls in, so its first hour is read from buckets whatever its rows."""
     service = await _service(pool)
     stop = _days_ago(1).replace(minute=40, second=0, microsecond=0)
     start = stop - timedelta(days=1)  # no row sits on it
+    window_start = start.replace(minute=0)
     minutes = {
         # Rows straddle both edge hours: some before the start, some after the stop.
         "api_debug@1.0.0": [-10, 5, 30, 60 * 12, 60 * 24 - 5, 60 * 24 + 5],
@@ -404,10 +406,12 @@ async def test_a_span_reads_an_edge_hour_from_its_bucket_only_when_all_its_rows_
         raw_reads = await conn.fetchval(
             "SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'feedback_raw_buckets'"
         )
-    assert raw_reads == 2  # the straddling version's two edge hours; the other's from buckets
+    assert raw_reads == 1  # the straddling version's last hour; the other's from its bucket
     for version in minutes:
         inside = [
-            r for r in rows if (r["version_id"] or "") == version and start < r["started_at"] < stop
+            r
+            for r in rows
+            if (r["version_id"] or "") == version and window_start <= r["started_at"] < stop
         ]
         mine = [p for p in parts if p["version_id"] == version]
         assert sum(p["n"] for p in mine) == len(inside)
