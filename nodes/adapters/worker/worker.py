@@ -112,8 +112,28 @@ class CappedQueueManager(QueueManager):
         global_concurrency_limit: int | None,
         heartbeat_timeout: timedelta,
     ) -> AsyncGenerator[Job, None]:
+        """Claims while this worker runs fewer than ``cap`` jobs. At the cap the claim query
+        would find nothing (its budget counts this worker's picked jobs), yet the consumer
+        asks again on every change to the queue anywhere: 2.25 claim queries per job in a
+        drain by 2 workers, each about as costly as a loop run's heaviest read."""
+        if self._running() >= self.cap:
+            return
         async for job in super().fetch_jobs(batch_size, self.cap, heartbeat_timeout):
-            yield job
+            yield job  # the consumer registers the job before asking for the next one
+            if self._running() >= self.cap:
+                return
+
+    async def _effective_dequeue_timeout(self, dequeue_timeout: timedelta) -> timedelta:
+        """At the cap, the full poll interval without asking the queue: pgqueuer's own rule
+        counts the queued jobs (a query) to poll again soon when any wait, on every wake-up
+        (3.3 counts per job in a drain by 2 workers), while no slot is free to take them. A
+        job of ours that ends changes the queue, whose notice wakes the consumer at once."""
+        if self._running() >= self.cap:
+            return dequeue_timeout
+        return await super()._effective_dequeue_timeout(dequeue_timeout)
+
+    def _running(self) -> int:
+        return len(self.job_context)
 
 
 class LoopWorker:
