@@ -19,6 +19,7 @@ from contracts.model_pattern_feedback import (
 from nodes.stats.sketch import DurationHistogram
 
 _PERCENTILES = np.array([0.5, 0.95, 0.99])
+_TAIL = np.array(TAIL_FRACTIONS)
 _ELEMENTS = {
     "int4": np.dtype([("size", ">i4"), ("value", ">i4")]),
     "int8": np.dtype([("size", ">i4"), ("value", ">i8")]),
@@ -74,7 +75,10 @@ def arm_from_buckets(
     histogram as ``bins`` and ``counts``, binary arrays, see ``histogram_of``); ``tail``:
     with the order statistics an experiment's p95 guardrail reads, at or below
     (``duration_tail``) and at or above each."""
-    total = {c: sum(p[c] for p in parts) for c in BUCKET_SUMS}
+    # Column by column, each summed in the parts' order, as a generator per column would
+    # (no parts: zeros).
+    columns = zip(*([p[c] for c in BUCKET_SUMS] for p in parts), strict=True)
+    total = dict(zip(BUCKET_SUMS, [sum(c) for c in columns] or [0] * len(BUCKET_SUMS), strict=True))
     n = int(total["n"])
     histogram = histogram_of(parts)
     p50, p95, p99 = histogram.percentiles(_PERCENTILES).tolist()
@@ -88,7 +92,7 @@ def arm_from_buckets(
     )
     cost_mean, cost_var = _mean_var(int(total["cost_n"]), total["cost_sum"], total["cost_sq"])
     reward_mean, reward_var = _mean_var(n, total["reward_sum"], total["reward_sq"])
-    ranks = histogram.discrete_ranks(TAIL_FRACTIONS) if tail else None
+    lower, upper = histogram.edges(histogram.discrete_ranks(_TAIL)) if tail else ((), ())
     return ModelArmStats(
         version_id=version_id,
         n=n,
@@ -112,7 +116,7 @@ def arm_from_buckets(
         cost_var=cost_var,
         reward_mean=min(max(reward_mean, 0.0), 1.0),
         reward_var=reward_var,
-        duration_tail=() if ranks is None else tuple(histogram.lower_edges(ranks).tolist()),
-        duration_tail_upper=() if ranks is None else tuple(histogram.upper_edges(ranks).tolist()),
+        duration_tail=tuple(np.asarray(lower).tolist()),
+        duration_tail_upper=tuple(np.asarray(upper).tolist()),
         top_errors=errors,
     )

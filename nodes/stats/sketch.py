@@ -84,24 +84,22 @@ class DurationHistogram:
         """Running counts: every rank lookup searches them."""
         return np.cumsum(self.counts)
 
-    @property
+    @functools.cached_property
     def n(self) -> int:
         return int(self._cumulative[-1]) if self._cumulative.size else 0
 
     def _bins_at(self, ranks: ArrayLike) -> np.ndarray:
-        """The bin holding each 1-based rank (ranks are clipped into 1 .. n)."""
-        k = np.clip(np.asarray(ranks, dtype=np.int64), 1, max(self.n, 1))
+        """The bin holding each 1-based rank (ranks are clipped into 1 .. n; by minimum and
+        maximum, which for integers is ``np.clip`` without its dispatch, a look's hot path)."""
+        k = np.minimum(np.maximum(np.asarray(ranks, dtype=np.int64), 1), max(self.n, 1))
         return self.bins[np.searchsorted(self._cumulative, k, side="left")]
 
-    def lower_edges(self, ranks: ArrayLike) -> FloatArray:
-        """A value at or below the order statistic of each rank."""
+    def edges(self, ranks: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """Values at or below, and at or above, the order statistic of each rank."""
         bins = self._bins_at(ranks)
-        edges = np.exp((bins - 1) * _LOG_GAMMA) * (1 - _EDGE_SLACK)
-        return np.where(bins <= _LOWEST_BIN, 0.0, edges)
-
-    def upper_edges(self, ranks: ArrayLike) -> FloatArray:
-        """A value at or above the order statistic of each rank."""
-        return np.exp(self._bins_at(ranks) * _LOG_GAMMA) * (1 + _EDGE_SLACK)
+        lower = np.exp((bins - 1) * _LOG_GAMMA) * (1 - _EDGE_SLACK)
+        upper = np.exp(bins * _LOG_GAMMA) * (1 + _EDGE_SLACK)
+        return np.where(bins <= _LOWEST_BIN, 0.0, lower), upper
 
     def order_statistics(self, ranks: ArrayLike) -> FloatArray:
         """Point estimates of the order statistics: each bin's value closest, in ratio, to
@@ -112,13 +110,16 @@ class DurationHistogram:
 
     def percentiles(self, fractions: ArrayLike) -> FloatArray:
         """Estimates of ``percentile_cont``: it interpolates between the order statistics
-        around position h = 1 + f (n - 1); so do these, between the two estimates."""
+        around position h = 1 + f (n - 1); so do these, between the two estimates (both
+        looked up at once)."""
         f = as_finite(fractions, "fractions")
         if self.n == 0:
             return np.full(f.shape, np.nan)
         h = 1 + f * (self.n - 1)
-        below, above = self.order_statistics(np.floor(h)), self.order_statistics(np.ceil(h))
-        return below + (h - np.floor(h)) * (above - below)
+        low = np.floor(h)
+        both = self.order_statistics(np.concatenate((low, np.ceil(h))))
+        below, above = both[: h.size], both[h.size :]
+        return below + (h - low) * (above - below)
 
     def discrete_ranks(self, fractions: ArrayLike) -> np.ndarray:
         """The ranks ``percentile_disc`` reads at each fraction: ceil(f n), at least 1."""

@@ -28,7 +28,7 @@ def test_every_order_statistic_lies_between_its_bin_edges(values: list[float]) -
     ordered = np.sort(np.asarray(values))
     histogram = _histogram(ordered)
     ranks = np.arange(1, len(ordered) + 1)
-    low, high = histogram.lower_edges(ranks), histogram.upper_edges(ranks)
+    low, high = histogram.edges(ranks)
     assert np.all(low <= ordered) and np.all(ordered <= high)
     positive = low > 0
     assert np.all(high[positive] <= low[positive] * GAMMA * (1 + 1e-8))
