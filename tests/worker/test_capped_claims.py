@@ -4,6 +4,7 @@ jobs) on every change to the queue anywhere."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import anyio
 import asyncpg
 import pytest
 from pgqueuer.adapters.persistence.queries import Queries
+from pgqueuer.core.qm import QueueManager
 from pgqueuer.domain.models import Context, Job
 
 from nodes.adapters.worker import CLAIM_BATCH, CappedQueueManager
@@ -87,3 +89,10 @@ async def test_below_its_cap_it_polls_soon_while_jobs_wait(
     capped.min_dequeue_poll_interval = POLL
     assert await capped._effective_dequeue_timeout(POLL * 20) == POLL
     assert calls == ["eligible_queued_work"]
+
+
+def test_pgqueuers_consumer_still_asks_through_the_overridden_methods() -> None:
+    """The consumer overrides one public and one internal pgqueuer method; an upgrade that
+    stopped calling either would silently bring the idle queries back."""
+    source = inspect.getsource(QueueManager.run)
+    assert "self.fetch_jobs(" in source and "self._effective_dequeue_timeout(" in source
