@@ -103,7 +103,7 @@ async def test_histograms_stored_as_json_objects_become_arrays(empty_db_dsn: str
                     )
             await conn.execute(_ADD_ROWS, 0.0)
             await conn.execute(_ADD_ROWS, 17.0)  # the same hour and some bins: merged
-        assert [m.version for m in await upgrade(pool)] == [13]
+        assert [m.version for m in await upgrade(pool)][:1] == [13]
         async with pool.acquire() as conn:
             for statement in range(2):
                 stored = await conn.fetch(
@@ -216,3 +216,16 @@ async def test_version_and_lineage_constraints(pool: asyncpg.Pool) -> None:
                 "INSERT INTO pattern_versions (version_id, pattern_id, version, status, config) "
                 "VALUES ('q@1.0.0', 'p', '1.0.0', 'draft', '{}')"
             )
+
+
+async def test_raw_buckets_are_generated_from_the_current_bucket_definition(
+    pool: asyncpg.Pool,
+) -> None:
+    """``feedback_raw_buckets`` is static SQL generated from ``feedback_bucket_query``: a
+    migration that changes the definition must generate it again, or looks would add raw
+    parts made by an older definition to stored buckets made by the new one."""
+    body = "SELECT prosrc FROM pg_proc WHERE proname = 'feedback_raw_buckets'"
+    stored = await pool.fetchval(body)
+    await pool.execute("SELECT feedback_regenerate_raw_buckets()")
+    assert await pool.fetchval(body) == stored
+    assert "WITH r AS MATERIALIZED" in stored  # migration 0014's definition
