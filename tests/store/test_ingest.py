@@ -336,6 +336,26 @@ def test_one_pass_records_slice_and_index_like_the_list_they_parse_to(
         lazy[30]
 
 
+@pytest.mark.parametrize(
+    ("message", "one_pass"),
+    [
+        ("Not Infinite, Null", True),  # the markers' first letters alone
+        ("got NaN", False),  # a marker inside a string: read line by line, and stored
+        ("Infinity and beyond", False),
+    ],
+)
+def test_only_a_chunk_holding_a_marker_is_read_line_by_line(
+    tmp_path: Path, message: str, one_pass: bool
+) -> None:
+    rows = execution_rows(20)
+    rows[13]["error_message"] = message
+    path = tmp_path / "runs.jsonl"
+    _write_jsonl(path, rows)
+    read = read_execution_file(path)
+    assert read.validated is one_pass and not read.problems
+    assert [row.get("error_message") for row in read.rows][13] == message
+
+
 async def test_a_bad_row_in_a_later_chunk_of_a_clean_looking_file_is_named(
     pool: asyncpg.Pool, service: FeedbackLoopService, tmp_path: Path
 ) -> None:
