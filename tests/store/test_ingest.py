@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -15,6 +17,7 @@ from contracts.model_execution_record import EXECUTION_RECORDS
 from contracts.model_onex_error import ModelOnexError
 from nodes.effect import execution_file_reader
 from nodes.effect.execution_file_reader import read_execution_file
+from nodes.effect.node_execution_ingest_effect import validate_execution_rows
 from nodes.service import FeedbackLoopService
 from tests.factories import execution_rows
 
@@ -334,6 +337,24 @@ def test_one_pass_records_slice_and_index_like_the_list_they_parse_to(
     assert [lazy[i] for i in (0, 13, 29, -1, -30)] == [eager[i] for i in (0, 13, 29, -1, -30)]
     with pytest.raises(IndexError):
         lazy[30]
+
+
+def test_started_at_is_copied_as_the_same_instant_in_standard_utc() -> None:
+    """What COPY is given: the instant of every offset and kind of tzinfo, with the standard
+    library's UTC (the driver's encoder is slow with pydantic-core's own)."""
+    rows = execution_rows(4)
+    given = ["2026-01-02T03:04:05.123456Z", "2026-01-02T05:04:05+02:00", "1970-01-01T00:00:00Z"]
+    for row, at in zip(rows, given, strict=False):
+        row["started_at"] = at
+    rows[3]["started_at"] = datetime(2026, 7, 1, 12, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    expected = [r["started_at"] for r in EXECUTION_RECORDS.validate_python(rows)]
+    copied = [t[4] for t in validate_execution_rows(rows)]
+    assert copied == expected
+    assert all(at.tzinfo is UTC for at in copied)
+    assert [at.isoformat() for at in copied[:2]] == [
+        "2026-01-02T03:04:05.123456+00:00",
+        "2026-01-02T03:04:05+00:00",
+    ]
 
 
 @pytest.mark.parametrize(
