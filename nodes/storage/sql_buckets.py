@@ -23,7 +23,7 @@ import asyncpg
 
 from contracts.model_pattern_feedback import BUCKET_SUMS
 from contracts.model_reward import ModelRewardConfig
-from nodes.storage.sql_executions import reward_arguments
+from nodes.storage.sql_executions import reward_arguments, window_start
 
 BUCKET_COLUMNS = ("version_id", "bucket_start", "first_at", "last_at", *BUCKET_SUMS)
 _SELECTED = (
@@ -130,9 +130,7 @@ _EXPERIMENT_SPAN = _span_query(
 # A start inside an hour would read that hour's rows after it raw at every look (the window
 # moves, so nothing can be kept): with a steady stream, half an hour's rows on average.
 _WINDOW_SPAN = _span_query(
-    "date_trunc('hour', $3::timestamptz - interval '1 microsecond' - make_interval(days => $4), "
-    "'UTC')",
-    keep_splits=False,
+    window_start("($3::timestamptz - interval '1 microsecond')"), keep_splits=False
 )
 
 

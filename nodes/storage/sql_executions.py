@@ -72,12 +72,17 @@ _AGGREGATES = """
 """
 """One row of summary statistics per version, over ``_scored`` rows."""
 
-# The analysis window: the ``$4`` days up to ``$3`` inclusive, from the whole UTC hour its start
-# falls in, so that buckets cover it without raw rows at its start (``sql_buckets``).
+
+def window_start(as_of: str) -> str:
+    """SQL for the analysis window's first instant: ``$4`` days before ``as_of`` (an SQL
+    expression), from the whole UTC hour that falls in, so that buckets cover the window
+    without raw rows at its start. Raw rows and buckets (``sql_buckets``) read this one rule."""
+    return f"date_trunc('hour', {as_of} - make_interval(days => $4), 'UTC')"
+
+
+# The analysis window: from window_start up to $3 inclusive.
 _IN_WINDOW = (
-    "pattern_id = $1 AND started_at >= "
-    "date_trunc('hour', $3::timestamptz - make_interval(days => $4), 'UTC') "
-    "AND started_at <= $3"
+    f"pattern_id = $1 AND started_at >= {window_start('$3::timestamptz')} AND started_at <= $3"
 )
 
 # The window's most frequent errors per version (at most 200 over all versions).
