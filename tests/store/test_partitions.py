@@ -24,7 +24,7 @@ from nodes.compute.node_reward_compute import NodeRewardCompute
 from nodes.effect.node_execution_retention_effect import NodeExecutionRetentionEffect
 from nodes.service import FeedbackLoopService
 from nodes.stats.sketch import bin_of
-from nodes.storage import sql_buckets, sql_executions
+from nodes.storage import sql_buckets
 from nodes.storage.migrate import load_migrations, upgrade
 from tests.cli_in_process import run_cli
 from tests.factories import execution_rows, proposal
@@ -419,55 +419,6 @@ async def test_a_span_reads_an_edge_hour_from_its_bucket_only_when_all_its_rows_
             sum(r["duration_ms"] for r in inside), rel=1e-12
         )
         assert histogram_of(mine).n == len(inside)
-
-
-def _scanned(plan: Any) -> tuple[set[str], bool]:
-    """The relations a JSON plan scans, and whether partitions were removed only when it ran."""
-    relations: set[str] = set()
-    removed_at_run = False
-    nodes = [plan[0]["Plan"]]
-    while nodes:
-        node = nodes.pop()
-        relations.update([node["Relation Name"]] if "Relation Name" in node else [])
-        removed_at_run = removed_at_run or node.get("Subplans Removed", 0) > 0
-        nodes.extend(node.get("Plans", []))
-    return relations, removed_at_run
-
-
-@pytest.mark.parametrize("query", ["_ERRORS", "_WINDOW_STATS"])
-async def test_a_windows_raw_rows_are_read_from_its_days_partitions_alone(
-    pool: asyncpg.Pool, query: str
-) -> None:
-    """The window's start is folded into a constant when the statement is planned, so the
-    planner prunes the day partitions itself: a start it cannot fold (a timestamptz minus
-    days reads the session's TimeZone) made it plan every partition up to the window's end
-    on each look and leave the pruning to the executor. Days are 24 hours whatever the
-    session's TimeZone."""
-    as_of = _days_ago(2)
-    days = 3
-    arguments: list[Any] = [PATTERN, "", as_of, days]
-    if query == "_WINDOW_STATS":
-        arguments += sql_executions.reward_arguments(ModelRewardConfig(version=1))
-    async with pool.acquire() as conn:
-        await conn.execute("SET TimeZone = 'America/New_York'")
-        try:
-            plan = await conn.fetchval(  # json: decoded by the pool's codec
-                "EXPLAIN (FORMAT JSON) " + getattr(sql_executions, query), *arguments
-            )
-            start = await conn.fetchval(
-                f"SELECT {sql_executions.window_start('$3::timestamptz')} "
-                "WHERE $1::text IS NOT NULL AND $2::text IS NOT NULL",
-                *arguments[:4],
-            )
-        finally:
-            await conn.execute("RESET TimeZone")
-    assert start == (as_of - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
-    relations, removed_at_run = _scanned(plan)
-    assert not removed_at_run
-    assert relations == {
-        f"hook_executions_p{start.date() + timedelta(days=d):%Y%m%d}"
-        for d in range((as_of.date() - start.date()).days + 1)
-    }
 
 
 async def test_an_experiments_first_hour_is_split_once_and_kept_while_its_bucket_is_unchanged(
