@@ -226,8 +226,14 @@ def _check_mean(
     estimate = (b.mean / a.mean - 1.0 if a.mean else 0.0) if relative else a.mean - b.mean
     needed = None
     if verdict is EnumGuardrailVerdict.UNRESOLVED:
-        lows, highs = bounds(_NEEDED_GRID, _NEEDED_GRID)
-        needed = _needed((highs < g.margin) | (lows > g.margin))
+        # With n in each arm the bounds are the contrast's estimate d plus or minus
+        # sqrt(ratio^2 var_control + var_candidate) x the unit half-width at n. They clear the
+        # margin once that is below |d| (relative: the margin is inside the ratio) or below
+        # |d + margin| (absolute: the bounds are -(d +- half-width)).
+        contrast = b.mean - ratio * a.mean
+        gap = abs(contrast) if relative else abs(contrast + g.margin)
+        spread = math.sqrt(ratio * ratio * a.var + b.var)
+        needed = _needed(spread * _unit_half_widths(_one_sided(alpha)) < gap)
     return _guard(g, verdict, estimate, low, high, a.n, b.n, needed)
 
 
@@ -389,17 +395,25 @@ def check_guardrail(
 
 
 @functools.lru_cache(maxsize=32)
-def _plan_curve(level: float) -> np.ndarray:
-    """(h(n) + z_0.8 se(n)) / sqrt(s) over the grid for arms with the same variance, where
-    s = (ratio^2 + 1) var: the half-width and the standard error both scale with sqrt(s) (the
-    mixture's spread does too), so one curve per level serves every variance and ratio. It
-    costs a confidence sequence over the whole grid, and every look plans the winning metric
-    and each guardrail: computed once per level, returned read-only since the cache shares it."""
+def _unit_half_widths(level: float) -> np.ndarray:
+    """h(n) / sqrt(s) over the grid, both arms with n values, where s = ratio^2 var_control +
+    var_candidate: the contrast's half-width scales with sqrt(s) (its variance is s / n and
+    the mixture's spread is tau sqrt(s / 2)), so one curve per level serves every variance
+    and ratio. It costs a confidence sequence over the whole grid, and every look asks for it
+    (the plans, and each unresolved mean guardrail's ``needed``) with the same level: computed
+    once per level, returned read-only since the cache shares it."""
     grid = _NEEDED_GRID
     cs = contrast_confidence_sequence(grid, 0.0, 0.5, grid, 0.0, 0.5, alpha=level)  # s = 1
-    curve: np.ndarray = (np.asarray(cs.high) - np.asarray(cs.low)) / 2 + _Z_POWER * np.sqrt(
-        1.0 / grid
-    )
+    curve: np.ndarray = (np.asarray(cs.high) - np.asarray(cs.low)) / 2
+    curve.setflags(write=False)
+    return curve
+
+
+@functools.lru_cache(maxsize=32)
+def _plan_curve(level: float) -> np.ndarray:
+    """(h(n) + z_0.8 se(n)) / sqrt(s) over the grid for arms with the same variance, where
+    s = (ratio^2 + 1) var: the standard error scales with sqrt(s) as the half-width does."""
+    curve: np.ndarray = _unit_half_widths(level) + _Z_POWER * np.sqrt(1.0 / _NEEDED_GRID)
     curve.setflags(write=False)
     return curve
 

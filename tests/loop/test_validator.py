@@ -186,6 +186,28 @@ def test_an_unresolved_guardrail_says_how_much_traffic_it_needs() -> None:
     assert verdicts(again)[G.SUCCESS_RATE] is not V.UNRESOLVED
 
 
+@pytest.mark.parametrize(
+    ("metric", "count"), [(G.DURATION_MEAN, "n"), (G.QUALITY_SCORE, "quality_n")]
+)
+def test_an_unresolved_mean_guardrail_needs_the_first_size_at_which_it_resolves(
+    metric: EnumGuardedMetric, count: str
+) -> None:
+    """Relative (duration) and absolute (quality) margins: with both arms' means and variances
+    kept, the guardrail resolves at the size it reports and not at the grid's size before."""
+    control = sample("p@1", 300)
+    candidate = sample("p@2", 300, median=215, quality=0.785, seed=2)
+    check = next(g for g in validate(control, candidate).guardrails if g.metric is metric)
+    assert check.verdict is V.UNRESOLVED and check.needed_per_arm is not None
+    step = int(np.searchsorted(_NEEDED_GRID, check.needed_per_arm))
+
+    def verdict_at(n: int) -> EnumGuardrailVerdict:
+        arms = [arm.model_copy(update={"n": n, count: n}) for arm in (control, candidate)]
+        return next(g.verdict for g in validate(*arms).guardrails if g.metric is metric)
+
+    assert verdict_at(int(_NEEDED_GRID[step])) is not V.UNRESOLVED
+    assert verdict_at(int(_NEEDED_GRID[step - 1])) is V.UNRESOLVED
+
+
 def test_equal_arms_with_much_data_are_futile() -> None:
     """Futile once even the optimistic end of the always-valid CI is below the effect worth
     keeping; before that the test goes on."""
