@@ -137,17 +137,17 @@ class NodeExecutionCollectorEffect:
     async def collect(
         self, conn: asyncpg.Connection, contract: ModelCollectInput
     ) -> ModelCollectOutput:
-        versions, stored_objective = await self._versions.list_versions_with_objective(
+        versions, stored_objective, read_at = await self._versions.list_versions_with_objective(
             conn, contract.pattern_id
         )
         active = next((v for v in versions if v.status is EnumVersionStatus.ACTIVE), None)
-        if active is None:
+        if active is None or read_at is None:  # no version at all: neither
             raise ModelOnexError(
                 EnumErrorCode.NOT_FOUND,
                 f"pattern {contract.pattern_id!r} has no active version: register it first "
                 "(feedback-loop register PATTERN --config JSON, or FeedbackLoopService.register)",
             )
-        end = contract.as_of or await sql_executions.fetch_now(conn)
+        end = contract.as_of or read_at
         objective = self._objectives.from_stored(contract.pattern_id, stored_objective)
         reward = objective.reward
         window = await self._window(
@@ -174,11 +174,10 @@ class NodeExecutionCollectorEffect:
 
     async def trend(self, conn: asyncpg.Connection, request: ModelTrendInput) -> ModelTrend:
         """Per period (UTC hours or days) and version, oldest first, from the buckets alone."""
-        now = await sql_executions.fetch_now(conn)
-        versions, objective = await self._versions.list_versions_with_objective(
+        versions, objective, now = await self._versions.list_versions_with_objective(
             conn, request.pattern_id
         )
-        if not versions:
+        if not versions or now is None:
             raise ModelOnexError(
                 EnumErrorCode.NOT_FOUND, f"no pattern {request.pattern_id!r}: register it first"
             )

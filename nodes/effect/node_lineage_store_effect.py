@@ -73,11 +73,12 @@ class NodeLineageStoreEffect:
 
     async def list_versions_with_objective(
         self, conn: asyncpg.Connection, pattern_id: str
-    ) -> tuple[list[ModelPatternVersion], tuple[int, dict[str, Any]] | None]:
-        """``list_versions`` and the newest stored objective's ``(version, body)`` in one
-        round trip (turned into the objective by ``NodeObjectiveStoreEffect.from_stored``)."""
-        rows, objective = await sql_lineage.fetch_versions_with_objective(conn, pattern_id)
-        return [version_from_mapping(r) for r in rows], objective
+    ) -> tuple[list[ModelPatternVersion], tuple[int, dict[str, Any]] | None, datetime | None]:
+        """``list_versions``, the newest stored objective's ``(version, body)`` (turned into
+        the objective by ``NodeObjectiveStoreEffect.from_stored``) and the database's clock
+        at the read (None without a version), in one round trip."""
+        rows, objective, read_at = await sql_lineage.fetch_versions_with_objective(conn, pattern_id)
+        return [version_from_mapping(r) for r in rows], objective, read_at
 
     async def list_patterns(self, conn: asyncpg.Connection) -> list[str]:
         return await sql_lineage.pattern_ids(conn)

@@ -126,11 +126,6 @@ FROM arms GROUP BY vid
 """
 
 
-async def fetch_now(conn: asyncpg.Connection) -> datetime:
-    now: datetime = await conn.fetchval("SELECT now()")
-    return now
-
-
 def reward_arguments(reward: ModelRewardConfig) -> tuple[float, ...]:
     w, b = reward.weights, reward.bounds
     return (w.success, w.latency, w.cost, w.error, b.max_latency_ms, b.max_cost_usd)

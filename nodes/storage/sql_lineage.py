@@ -8,6 +8,7 @@ row, so a node can appear once per depth; the cap keeps that bounded.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -81,19 +82,22 @@ async def fetch_component(
 
 _VERSIONS_WITH_OBJECTIVE = (
     f"SELECT {', '.join(VERSION_COLUMNS)}, (SELECT ROW(o.version, o.body) FROM objectives o "
-    "WHERE o.pattern_id = $1 ORDER BY o.version DESC LIMIT 1) AS objective "
+    "WHERE o.pattern_id = $1 ORDER BY o.version DESC LIMIT 1) AS objective, now() AS read_at "
     f"FROM pattern_versions WHERE pattern_id = $1 ORDER BY {_SEMVER_ORDER}"
 )
 
 
 async def fetch_versions_with_objective(
     conn: asyncpg.Connection, pattern_id: str
-) -> tuple[list[asyncpg.Record], tuple[int, dict[str, Any]] | None]:
-    """``fetch_versions`` and the newest stored objective's ``(version, body)`` (None: none
-    stored, or no version) in one round trip: what every loop run reads first."""
+) -> tuple[list[asyncpg.Record], tuple[int, dict[str, Any]] | None, datetime | None]:
+    """``fetch_versions``, the newest stored objective's ``(version, body)`` (None: none
+    stored, or no version) and the database's ``now()`` (None: no version) in one round trip:
+    what every loop run reads first; a scheduled run's window ends at that instant."""
     rows: list[asyncpg.Record] = await conn.fetch(_VERSIONS_WITH_OBJECTIVE, pattern_id)
-    stored = rows[0]["objective"] if rows else None
-    return rows, None if stored is None else (stored[0], stored[1])
+    if not rows:
+        return rows, None, None
+    stored = rows[0]["objective"]
+    return rows, None if stored is None else (stored[0], stored[1]), rows[0]["read_at"]
 
 
 async def fetch_all_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -92,6 +92,19 @@ async def test_unknown_pattern_is_a_clear_error(pool: asyncpg.Pool) -> None:
     assert "feedback-loop register PATTERN --config JSON" in exc.value.message  # it exists
 
 
+async def test_without_as_of_the_window_ends_at_the_databases_clock(pool: asyncpg.Pool) -> None:
+    """A scheduled run passes no ``as_of``: its window ends when the database read the
+    pattern's versions (its clock comes with them, in the same statement)."""
+    await FeedbackLoopService(pool=pool).register("api_debug", {"timeout_ms": 100})
+    async with pool.acquire() as conn:
+        before = await conn.fetchval("SELECT now()")
+        out = await NodeExecutionCollectorEffect(NodeLineageStoreEffect()).collect(
+            conn, ModelCollectInput(pattern_id="api_debug", time_window_days=7)
+        )
+        after = await conn.fetchval("SELECT now()")
+    assert before <= out.window_end <= after
+
+
 @pytest.mark.parametrize("read_buckets", [True, False], ids=["buckets", "raw"])
 async def test_experiment_arms_carry_duration_order_statistics(
     pool: asyncpg.Pool, read_buckets: bool
