@@ -20,6 +20,7 @@ from nodes.stats.sketch import DurationHistogram
 
 _PERCENTILES = np.array([0.5, 0.95, 0.99])
 _TAIL = np.array(TAIL_FRACTIONS)
+_NO_TAIL = np.empty(0)
 _ELEMENTS = {
     "int4": np.dtype([("size", ">i4"), ("value", ">i4")]),
     "int8": np.dtype([("size", ">i4"), ("value", ">i8")]),
@@ -92,7 +93,7 @@ def arm_from_buckets(
     )
     cost_mean, cost_var = _mean_var(int(total["cost_n"]), total["cost_sum"], total["cost_sq"])
     reward_mean, reward_var = _mean_var(n, total["reward_sum"], total["reward_sq"])
-    lower, upper = histogram.edges(histogram.discrete_ranks(_TAIL)) if tail else ((), ())
+    lower, upper = histogram.edges(histogram.discrete_ranks(_TAIL)) if tail else (_NO_TAIL,) * 2
     return ModelArmStats(
         version_id=version_id,
         n=n,
@@ -116,7 +117,7 @@ def arm_from_buckets(
         cost_var=cost_var,
         reward_mean=min(max(reward_mean, 0.0), 1.0),
         reward_var=reward_var,
-        duration_tail=tuple(np.asarray(lower).tolist()),
-        duration_tail_upper=tuple(np.asarray(upper).tolist()),
+        duration_tail=tuple(lower.tolist()),
+        duration_tail_upper=tuple(upper.tolist()),
         top_errors=errors,
     )

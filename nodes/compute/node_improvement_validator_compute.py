@@ -212,16 +212,16 @@ def _check_mean(
     relative = g.metric in RELATIVE_MARGIN
     ratio = 1.0 + g.margin if relative else 1.0
 
-    def bounds(na: ArrayLike, nb: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        cs = contrast_confidence_sequence(
-            na, a.mean, a.var, nb, b.mean, b.var, ratio=ratio, alpha=_one_sided(alpha)
-        )
-        if relative:  # in units of the control's mean, shifted back to "worse by"
-            scale = abs(a.mean) or 1.0
-            return g.margin + np.asarray(cs.low) / scale, g.margin + np.asarray(cs.high) / scale
-        return -np.asarray(cs.high), -np.asarray(cs.low)
-
-    low, high = (float(x) for x in bounds(a.n, b.n))
+    level = _one_sided(alpha)
+    cs = contrast_confidence_sequence(
+        a.n, a.mean, a.var, b.n, b.mean, b.var, ratio=ratio, alpha=level
+    )
+    contrast, cs_low, cs_high = float(cs.estimate), float(cs.low), float(cs.high)
+    if relative:  # in units of the control's mean, shifted back to "worse by"
+        scale = abs(a.mean) or 1.0
+        low, high = g.margin + cs_low / scale, g.margin + cs_high / scale
+    else:
+        low, high = -cs_high, -cs_low
     verdict = _verdict(low, high, g.margin)
     estimate = (b.mean / a.mean - 1.0 if a.mean else 0.0) if relative else a.mean - b.mean
     needed = None
@@ -230,10 +230,9 @@ def _check_mean(
         # sqrt(ratio^2 var_control + var_candidate) x the unit half-width at n. They clear the
         # margin once that is below |d| (relative: the margin is inside the ratio) or below
         # |d + margin| (absolute: the bounds are -(d +- half-width)).
-        contrast = b.mean - ratio * a.mean
         gap = abs(contrast) if relative else abs(contrast + g.margin)
         spread = math.sqrt(ratio * ratio * a.var + b.var)
-        needed = _needed(spread * _unit_half_widths(_one_sided(alpha)) < gap)
+        needed = _needed(spread * _unit_half_widths(level) < gap)
     return _guard(g, verdict, estimate, low, high, a.n, b.n, needed)
 
 
